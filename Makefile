@@ -1,0 +1,131 @@
+# todo-api and the ugrpc library.
+#
+#   make                 build build/libugrpc.a, build/ugrpc.pc and build/todo-api
+#   make run             build and run todo-api (in-memory store unless a database is configured)
+#   make test            unit tests (C) and integration tests (real binary, real clients)
+#   make test SANITIZER=address,undefined    the same under sanitizers (own build dir)
+#   make lint            clang-format check and cppcheck
+#   make format          apply clang-format
+#   make clean
+#
+# Every target that needs system packages or the Python virtualenv runs the
+# idempotent set-up step (third_party/deps.sh) itself.
+
+SANITIZER ?=
+empty :=
+comma := ,
+space := $(empty) $(empty)
+ifeq ($(SANITIZER),)
+BUILD ?= build
+else
+BUILD ?= build-$(subst $(comma),-,$(SANITIZER))
+endif
+
+CC ?= cc
+PKGS := libnghttp2 libuv libprotobuf-c zlib
+OPT ?= -O2
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith \
+        -Wformat=2 -Wvla -Wundef -Wnull-dereference -Wdouble-promotion
+ifneq ($(CI),)
+WARN += -Werror
+endif
+CFLAGS ?= $(OPT) -g
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -fvisibility=hidden -MMD -MP \
+              $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+ifneq ($(SANITIZER),)
+ALL_CFLAGS += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZER)
+endif
+
+GEN := $(BUILD)/gen
+PY := .venv/bin/python
+
+LIB_SRCS := $(wildcard src/grpc/*.c)
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+APP_SRCS := $(wildcard src/app/*.c src/todo/*.c)
+APP_OBJS := $(APP_SRCS:%.c=$(BUILD)/%.o)
+PROTO_C := $(GEN)/todos.pb-c.c
+PROTO_OBJS := $(PROTO_C:%.c=%.o)
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+INCLUDES := -Isrc/grpc -Isrc/todo -Isrc/app -I$(GEN)
+
+.PHONY: all run test unit integration lint format clean deps deps-test
+.DEFAULT_GOAL := all
+
+all: $(BUILD)/libugrpc.a $(BUILD)/ugrpc.pc $(BUILD)/todo-api
+
+deps:
+	@bash third_party/deps.sh build
+deps-test:
+	@bash third_party/deps.sh test
+
+$(BUILD)/%.o: %.c | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(INCLUDES) -c $< -o $@
+
+# protoc-c output lives in the build tree, never in git.
+$(GEN)/todos.pb-c.c $(GEN)/todos.pb-c.h: proto/todos.proto | deps
+	@mkdir -p $(GEN)
+	protoc-c --c_out=$(GEN) -Iproto $<
+
+$(GEN)/%.o: $(GEN)/%.c
+	$(CC) $(filter-out -Wmissing-prototypes,$(ALL_CFLAGS)) -I$(GEN) -c $< -o $@
+
+$(APP_OBJS): $(GEN)/todos.pb-c.h
+
+$(BUILD)/libugrpc.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/ugrpc.pc: Makefile
+	@mkdir -p $(BUILD)
+	@printf '%s\n' 'prefix=$(abspath $(BUILD))' 'Name: ugrpc' \
+	  'Description: small embeddable gRPC server on libuv and nghttp2' \
+	  'Version: 0.1.0' 'Requires.private: $(PKGS)' \
+	  'Cflags: -I$(abspath src/grpc)' 'Libs: -L$${prefix} -lugrpc' 'Libs.private: -lpthread' > $@
+
+$(BUILD)/todo-api: $(APP_OBJS) $(PROTO_OBJS) $(BUILD)/libugrpc.a
+	$(CC) $(LDFLAGS) -o $@ $(APP_OBJS) $(PROTO_OBJS) $(BUILD)/libugrpc.a $(LIBS)
+
+# Unit tests link the objects they test directly, internal headers included.
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB_OBJS) $(filter-out $(BUILD)/src/app/main.o,$(APP_OBJS)) $(PROTO_OBJS) | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(INCLUDES) -o $@ $< $(filter-out $(BUILD)/src/app/main.o,$(APP_OBJS)) \
+	  $(PROTO_OBJS) $(LIB_OBJS) $(LDFLAGS) $(LIBS) -lcmocka
+
+run: all
+	$(BUILD)/todo-api
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+$(BUILD)/py/todos_pb2.py: proto/todos.proto | deps-test
+	@mkdir -p $(BUILD)/py
+	$(PY) -m grpc_tools.protoc -Iproto --python_out=$(BUILD)/py --grpc_python_out=$(BUILD)/py $<
+
+integration: all $(BUILD)/py/todos_pb2.py | deps-test
+	TODO_API_BIN=$(abspath $(BUILD)/todo-api) PY_GEN=$(abspath $(BUILD)/py) \
+	  SANITIZER=$(SANITIZER) $(PY) -m pytest -q tests/integration $(PYTEST_ARGS)
+
+test: deps-test
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory integration
+
+C_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+
+lint: | deps
+	clang-format --dry-run --Werror $(C_FILES)
+	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability,performance \
+	  --inline-suppr --suppress=missingIncludeSystem -Isrc/grpc -Isrc/todo -Isrc/app \
+	  src tests/unit
+
+format:
+	clang-format -i $(C_FILES)
+
+clean:
+	rm -rf build build-*
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

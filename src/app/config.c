@@ -1,0 +1,239 @@
+/* todo-api configuration: one table, four sources. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dotenv.h"
+#include "ugrpc.h"
+
+typedef enum { T_STR, T_UINT, T_SIZE, T_ENUM } key_type;
+
+typedef struct key_def {
+    const char *key;  /* environment / .env name */
+    const char *flag; /* --flag */
+    key_type type;
+    const char *def;
+    uint64_t min, max;     /* for T_UINT and T_SIZE */
+    const char *choices;   /* for T_ENUM: "a|b|c" */
+    size_t offset, size;   /* where the value goes in todo_config */
+    const char *help;
+} key_def;
+
+#define OFF(f) offsetof(todo_config, f), sizeof(((todo_config *)0)->f)
+
+static const key_def keys[] = {
+    {"SERVER_HOST", "host", T_STR, "0.0.0.0", 0, 0, NULL, OFF(server_host),
+     "numeric IPv4 or IPv6 address to listen on (\"\" means 0.0.0.0)"},
+    {"SERVER_PORT", "port", T_UINT, "8000", 0, 65535, NULL, OFF(server_port),
+     "TCP port for gRPC (h2c); 0 picks a free port"},
+    {"MAX_RECV_MSG_SIZE", "max-recv-msg-size", T_SIZE, "4MiB", 1, 1u << 30, NULL,
+     OFF(max_recv_msg_size), "largest request message (bytes, or with KiB/MiB)"},
+    {"MAX_SEND_MSG_SIZE", "max-send-msg-size", T_SIZE, "4MiB", 1, 1u << 30, NULL,
+     OFF(max_send_msg_size), "largest response message"},
+    {"MAX_CONCURRENT_STREAMS", "max-concurrent-streams", T_UINT, "100", 1, 1u << 20, NULL,
+     OFF(max_concurrent_streams), "concurrent calls per connection"},
+    {"MAX_HEADER_LIST_SIZE", "max-header-list-size", T_SIZE, "16KiB", 1024, 1u << 20, NULL,
+     OFF(max_header_list_size), "request header block limit"},
+    {"MAX_CONNECTIONS", "max-connections", T_UINT, "10000", 0, 1u << 24, NULL,
+     OFF(max_connections), "open connections at once (0: no limit)"},
+    {"MAX_OUTPUT_BUFFER", "max-output-buffer", T_SIZE, "256KiB", 16384, 1u << 30, NULL,
+     OFF(max_output_buffer), "output buffered per connection before backpressure"},
+    {"WORKER_QUEUE_MAX", "worker-queue-max", T_UINT, "1024", 1, 1u << 20, NULL,
+     OFF(worker_queue_max), "jobs queued on the worker pool before RESOURCE_EXHAUSTED"},
+    {"SHUTDOWN_GRACE_MS", "shutdown-grace-ms", T_UINT, "10000", 0, 3600000, NULL,
+     OFF(shutdown_grace_ms), "time calls in flight get to finish on SIGTERM"},
+    {"STORE", "store", T_ENUM, "memory", 0, 0, "memory", OFF(store),
+     "todo store: memory (embedded, seeded)"},
+    {"STORE_DELAY_MS", "store-delay-ms", T_UINT, "0", 0, 60000, NULL, OFF(store_delay_ms),
+     "serve the memory store through the worker pool after this delay (simulated backend "
+     "latency; 0: inline on the loop)"},
+    {"LOG_LEVEL", "log-level", T_ENUM, "info", 0, 0, "error|warn|info|debug", OFF(log_level),
+     "least severe level logged"},
+    {"LOG_FORMAT", "log-format", T_ENUM, "text", 0, 0, "text|json", OFF(log_format),
+     "log line format on stderr"},
+};
+
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+void todo_config_usage(FILE *out)
+{
+    fprintf(out, "usage: todo-api [--env-file PATH] [--KEY VALUE]...\n\n"
+                 "Serves the Todo gRPC API. Each setting comes from its flag, else the\n"
+                 "environment, else the .env file, else its default.\n\n"
+                 "  --env-file PATH   .env file to read (default: $ENV_FILE, else ./.env if present)\n"
+                 "  --help, --version\n\n");
+    for (size_t i = 0; i < NKEYS; i++) {
+        const key_def *k = &keys[i];
+        fprintf(out, "  --%-24s %-24s default %s\n      %s%s%s\n", k->flag, k->key,
+                k->def[0] ? k->def : "\"\"", k->help, k->choices ? "; one of " : "",
+                k->choices ? k->choices : "");
+    }
+}
+
+/* Parses a size with an optional KiB/MiB/GiB (or K/M/G) suffix. */
+static int parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (*s < '0' || *s > '9') return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0) return -1;
+    uint64_t mul = 1;
+    if (*end == 'K' || *end == 'k') mul = 1024, end++;
+    else if (*end == 'M' || *end == 'm') mul = 1024 * 1024, end++;
+    else if (*end == 'G' || *end == 'g') mul = 1024ull * 1024 * 1024, end++;
+    if (mul > 1 && strcmp(end, "iB") == 0) end += 2;
+    else if (mul > 1 && *end == 'B') end++;
+    if (*end != '\0' || v > UINT64_MAX / mul) return -1;
+    *out = v * mul;
+    return 0;
+}
+
+static int parse_uint(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (*s < '0' || *s > '9') return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0') return -1;
+    *out = v;
+    return 0;
+}
+
+static int in_choices(const char *choices, const char *v)
+{
+    size_t n = strlen(v);
+    for (const char *p = choices; *p;) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == n && strncmp(p, v, n) == 0) return 1;
+        if (!bar) break;
+        p = bar + 1;
+    }
+    return 0;
+}
+
+static int apply(todo_config *cfg, const key_def *k, const char *v, const char *source,
+                 char *err, size_t errlen)
+{
+    char *dst = (char *)cfg + k->offset;
+    uint64_t n;
+    switch (k->type) {
+    case T_STR:
+    case T_ENUM:
+        if (k->type == T_ENUM && !in_choices(k->choices, v)) {
+            snprintf(err, errlen, "invalid %s=\"%s\" (from %s): expected one of %s", k->key, v,
+                     source, k->choices);
+            return -1;
+        }
+        if (strlen(v) >= k->size) {
+            snprintf(err, errlen, "invalid %s (from %s): longer than %zu bytes", k->key, source,
+                     k->size - 1);
+            return -1;
+        }
+        strcpy(dst, v);
+        return 0;
+    case T_UINT:
+    case T_SIZE:
+        if ((k->type == T_UINT ? parse_uint(v, &n) : parse_size(v, &n)) < 0 || n < k->min ||
+            n > k->max) {
+            snprintf(err, errlen, "invalid %s=\"%s\" (from %s): expected %s %llu..%llu", k->key,
+                     v, source, k->type == T_UINT ? "an integer" : "a size in bytes",
+                     (unsigned long long)k->min, (unsigned long long)k->max);
+            return -1;
+        }
+        if (k->size == sizeof(int))
+            *(int *)(void *)dst = (int)n;
+        else
+            *(uint64_t *)(void *)dst = n;
+        return 0;
+    }
+    return -1;
+}
+
+static const key_def *find_flag(const char *name, size_t len)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        if (strlen(keys[i].flag) == len && strncmp(keys[i].flag, name, len) == 0) return &keys[i];
+    return NULL;
+}
+
+int todo_config_load(todo_config *cfg, int argc, char **argv, FILE *out, char *err,
+                     size_t errlen)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    const char *flag_values[NKEYS] = {0};
+    const char *env_file = NULL;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            todo_config_usage(out);
+            return TODO_CONFIG_EXIT;
+        }
+        if (strcmp(a, "--version") == 0) {
+            fprintf(out, "todo-api %s\n", UGRPC_VERSION);
+            return TODO_CONFIG_EXIT;
+        }
+        if (strncmp(a, "--", 2) != 0) {
+            snprintf(err, errlen, "unexpected argument \"%s\" (see --help)", a);
+            return TODO_CONFIG_ERROR;
+        }
+        const char *name = a + 2, *eq = strchr(name, '=');
+        size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+        const char *value = eq ? eq + 1 : NULL;
+        if (value == NULL) {
+            if (i + 1 >= argc) {
+                snprintf(err, errlen, "flag --%.*s needs a value", (int)nlen, name);
+                return TODO_CONFIG_ERROR;
+            }
+            value = argv[++i];
+        }
+        if (nlen == 8 && strncmp(name, "env-file", 8) == 0) {
+            env_file = value;
+            continue;
+        }
+        const key_def *k = find_flag(name, nlen);
+        if (k == NULL) {
+            snprintf(err, errlen, "unknown flag --%.*s (see --help)", (int)nlen, name);
+            return TODO_CONFIG_ERROR;
+        }
+        flag_values[k - keys] = value;
+    }
+
+    /* The .env file: an explicit one must exist; the implicit ./.env may not. */
+    todo_env dotenv = {0};
+    int explicit_file = env_file != NULL || getenv("ENV_FILE") != NULL;
+    if (env_file == NULL) env_file = getenv("ENV_FILE");
+    if (env_file == NULL) env_file = ".env";
+    char derr[600];
+    int rv = todo_dotenv_load(env_file, &dotenv, derr, sizeof(derr));
+    if (rv < 0 || (rv == 1 && explicit_file)) {
+        if (rv == 1) snprintf(derr, sizeof(derr), "%s: no such file", env_file);
+        snprintf(err, errlen, "invalid ENV_FILE: %s", derr);
+        todo_env_free(&dotenv);
+        return TODO_CONFIG_ERROR;
+    }
+    cfg->env_file_found = rv == 0;
+    if (rv == 0) snprintf(cfg->env_file, sizeof(cfg->env_file), "%s", env_file);
+
+    int result = TODO_CONFIG_OK;
+    for (size_t i = 0; i < NKEYS && result == TODO_CONFIG_OK; i++) {
+        const key_def *k = &keys[i];
+        const char *v, *source;
+        if (flag_values[i] != NULL)
+            v = flag_values[i], source = "flag";
+        else if ((v = getenv(k->key)) != NULL)
+            source = "environment";
+        else if ((v = todo_env_get(&dotenv, k->key)) != NULL)
+            source = env_file;
+        else
+            v = k->def, source = "default";
+        if (k->type == T_STR && strcmp(k->key, "SERVER_HOST") == 0 && v[0] == '\0') v = "0.0.0.0";
+        if (apply(cfg, k, v, source, err, errlen) < 0) result = TODO_CONFIG_ERROR;
+    }
+    todo_env_free(&dotenv);
+    return result;
+}

@@ -1,0 +1,238 @@
+/*
+ * Connections: socket I/O around one nghttp2 session.
+ *
+ * Input is fed to nghttp2 straight from the server's shared read buffer.
+ * Output is produced lazily: nghttp2 is asked for frames only when the
+ * connection is flushed (once per loop turn, from the server's check
+ * handle), and only while less than max_output_buffer bytes are pending, so
+ * a client that does not read makes the server stop producing for it and
+ * stop reading its requests instead of buffering without bound.
+ */
+#include "conn.h"
+
+#include <string.h>
+
+#include "call.h"
+#include "h2.h"
+
+static void on_close(uv_handle_t *h);
+
+static size_t pending_output(const ugrpc__conn *conn)
+{
+    return ugrpc__buf_avail(&conn->out) + ugrpc__buf_avail(&conn->wbuf);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    ugrpc__conn *conn = h->data;
+    ugrpc_server *srv = conn->srv;
+    (void)suggested;
+    /* The shared buffer is handed out once per read and consumed before the
+     * read callback returns; the busy flag guards that invariant. */
+    if (srv->read_buf_busy) {
+        *buf = uv_buf_init(NULL, 0);
+        return;
+    }
+    srv->read_buf_busy = 1;
+    *buf = uv_buf_init((char *)srv->read_buf, UGRPC__READ_BUF_SIZE);
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    ugrpc__conn *conn = stream->data;
+    ugrpc_server *srv = conn->srv;
+    if (buf->base == (char *)srv->read_buf) srv->read_buf_busy = 0;
+    if (nread == 0) return;
+    if (nread < 0) {
+        if (nread != UV_EOF && nread != UV_ECONNRESET)
+            ugrpc__log(srv, UGRPC_LOG_DEBUG, "read error: %s", uv_strerror((int)nread));
+        ugrpc__conn_close(conn);
+        return;
+    }
+    srv->stats.bytes_in += (uint64_t)nread;
+    ssize_t rv = nghttp2_session_mem_recv(conn->h2, (const uint8_t *)buf->base, (size_t)nread);
+    if (rv < 0) {
+        ugrpc__log(srv, UGRPC_LOG_DEBUG, "closing connection: %s", nghttp2_strerror((int)rv));
+        if (rv == NGHTTP2_ERR_BAD_CLIENT_MAGIC || rv == NGHTTP2_ERR_FLOODED ||
+            rv == NGHTTP2_ERR_NOMEM || rv == NGHTTP2_ERR_CALLBACK_FAILURE) {
+            ugrpc__conn_close(conn);
+            return;
+        }
+        /* Other errors leave a GOAWAY queued: send it, then close. */
+        nghttp2_session_terminate_session(conn->h2, NGHTTP2_PROTOCOL_ERROR);
+    }
+    if (pending_output(conn) >= srv->opts.max_output_buffer && !conn->read_paused) {
+        uv_read_stop(stream);
+        conn->read_paused = 1;
+    }
+    ugrpc__server_want_flush(srv, conn);
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    ugrpc__conn *conn = req->data;
+    conn->writing = 0;
+    ugrpc__buf_clear(&conn->wbuf);
+    if (conn->closing) return;
+    if (status < 0) {
+        ugrpc__log(conn->srv, UGRPC_LOG_DEBUG, "write error: %s", uv_strerror(status));
+        ugrpc__conn_close(conn);
+        return;
+    }
+    if (conn->read_paused && pending_output(conn) < conn->srv->opts.max_output_buffer) {
+        conn->read_paused = 0;
+        uv_read_start((uv_stream_t *)&conn->tcp, on_alloc, on_read);
+    }
+    ugrpc__conn_flush(conn);
+}
+
+/* Pulls frames from nghttp2 into conn->out until it has nothing more or the
+ * output limit is reached. Returns 0, or a negative nghttp2 error. */
+static int produce(ugrpc__conn *conn)
+{
+    size_t limit = conn->srv->opts.max_output_buffer;
+    while (ugrpc__buf_avail(&conn->out) < limit) {
+        const uint8_t *data;
+        ssize_t n = nghttp2_session_mem_send(conn->h2, &data);
+        if (n < 0) return (int)n;
+        if (n == 0) break;
+        if (ugrpc__buf_append(&conn->out, data, (size_t)n) < 0) return NGHTTP2_ERR_NOMEM;
+    }
+    return 0;
+}
+
+void ugrpc__conn_flush(ugrpc__conn *conn)
+{
+    if (conn->closing || conn->writing) return;
+    int rv = produce(conn);
+    if (rv < 0) {
+        ugrpc__log(conn->srv, UGRPC_LOG_DEBUG, "session error: %s", nghttp2_strerror(rv));
+        ugrpc__conn_close(conn);
+        return;
+    }
+    if (ugrpc__buf_avail(&conn->out) == 0) {
+        if (!nghttp2_session_want_read(conn->h2) && !nghttp2_session_want_write(conn->h2))
+            ugrpc__conn_close(conn);
+        return;
+    }
+    /* Swap: what was produced is written; the next turn fills the other. */
+    ugrpc__buf tmp = conn->wbuf;
+    conn->wbuf = conn->out;
+    conn->out = tmp;
+    uv_buf_t b = uv_buf_init((char *)conn->wbuf.data + conn->wbuf.off,
+                             (unsigned)ugrpc__buf_avail(&conn->wbuf));
+    conn->wreq.data = conn;
+    rv = uv_write(&conn->wreq, (uv_stream_t *)&conn->tcp, &b, 1, on_write);
+    if (rv < 0) {
+        ugrpc__log(conn->srv, UGRPC_LOG_DEBUG, "write failed: %s", uv_strerror(rv));
+        ugrpc__conn_close(conn);
+        return;
+    }
+    conn->writing = 1;
+    conn->srv->stats.bytes_out += b.len;
+}
+
+void ugrpc__conn_close(ugrpc__conn *conn)
+{
+    if (conn->closing) return;
+    conn->closing = 1;
+    ugrpc_server *srv = conn->srv;
+    ugrpc__server_unqueue_flush(srv, conn);
+    /* Cancel the calls first: their cancel handlers may look at other calls
+     * of this connection, which by now all report themselves dead. */
+    while (conn->calls != NULL) ugrpc__call_detach(conn->calls);
+    uv_close((uv_handle_t *)&conn->tcp, on_close);
+}
+
+static void on_close(uv_handle_t *h)
+{
+    ugrpc__conn *conn = h->data;
+    ugrpc_server *srv = conn->srv;
+    if (conn->h2 != NULL) nghttp2_session_del(conn->h2);
+    ugrpc__buf_free(&conn->out);
+    ugrpc__buf_free(&conn->wbuf);
+    if (conn->prev != NULL)
+        conn->prev->next = conn->next;
+    else
+        srv->conns = conn->next;
+    if (conn->next != NULL) conn->next->prev = conn->prev;
+    srv->stats.connections_open--;
+    ugrpc__free(conn);
+    ugrpc__server_maybe_finish(srv);
+}
+
+static void on_refused_close(uv_handle_t *h)
+{
+    ugrpc__free(h);
+}
+
+void ugrpc__conn_accept(ugrpc_server *srv, uv_stream_t *listener)
+{
+    ugrpc__conn *conn = ugrpc__calloc(1, sizeof(*conn));
+    if (conn == NULL) {
+        /* Accept and drop, or the listener would report the same pending
+         * connection forever. */
+        uv_tcp_t *tmp = ugrpc__malloc(sizeof(*tmp));
+        if (tmp != NULL && uv_tcp_init(srv->loop, tmp) == 0) {
+            (void)uv_accept(listener, (uv_stream_t *)tmp);
+            uv_close((uv_handle_t *)tmp, on_refused_close);
+        } else {
+            ugrpc__free(tmp);
+        }
+        ugrpc__log(srv, UGRPC_LOG_ERROR, "out of memory accepting a connection");
+        return;
+    }
+    conn->srv = srv;
+    conn->tcp.data = conn;
+    if (uv_tcp_init(srv->loop, &conn->tcp) != 0) {
+        ugrpc__free(conn);
+        return;
+    }
+    /* From here on the handle exists: every exit goes through uv_close. */
+    conn->next = srv->conns;
+    if (srv->conns != NULL) srv->conns->prev = conn;
+    srv->conns = conn;
+    srv->stats.connections_open++;
+    if (uv_accept(listener, (uv_stream_t *)&conn->tcp) != 0) {
+        conn->closing = 1;
+        uv_close((uv_handle_t *)&conn->tcp, on_close);
+        return;
+    }
+    srv->stats.connections_accepted++;
+    if (srv->shutting_down ||
+        (srv->opts.max_connections && srv->stats.connections_open > srv->opts.max_connections)) {
+        ugrpc__log(srv, UGRPC_LOG_WARN, "connection refused: %s",
+                   srv->shutting_down ? "shutting down" : "max_connections reached");
+        conn->closing = 1;
+        uv_close((uv_handle_t *)&conn->tcp, on_close);
+        return;
+    }
+    int namelen = sizeof(conn->peer);
+    uv_tcp_getpeername(&conn->tcp, (struct sockaddr *)&conn->peer, &namelen);
+    uv_tcp_nodelay(&conn->tcp, 1);
+    if (ugrpc__h2_session_new(conn) != 0 ||
+        uv_read_start((uv_stream_t *)&conn->tcp, on_alloc, on_read) != 0) {
+        ugrpc__log(srv, UGRPC_LOG_ERROR, "cannot set up connection");
+        ugrpc__conn_close(conn);
+        return;
+    }
+    /* Our SETTINGS go out right away (the server preface). */
+    ugrpc__server_want_flush(srv, conn);
+}
+
+void ugrpc__conn_goaway_notice(ugrpc__conn *conn)
+{
+    if (conn->closing) return;
+    nghttp2_submit_shutdown_notice(conn->h2);
+    ugrpc__server_want_flush(conn->srv, conn);
+}
+
+void ugrpc__conn_goaway_final(ugrpc__conn *conn)
+{
+    if (conn->closing || conn->goaway_final) return;
+    conn->goaway_final = 1;
+    nghttp2_submit_goaway(conn->h2, NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(conn->h2), NGHTTP2_NO_ERROR,
+                          NULL, 0);
+    ugrpc__server_want_flush(conn->srv, conn);
+}

@@ -1,0 +1,55 @@
+/*
+ * A client connection: the TCP handle, its nghttp2 session, output buffers
+ * with backpressure, and the calls on it. Loop thread only.
+ *
+ * Lifetime: created on accept, closed by ugrpc__conn_close() (idempotent),
+ * freed in the uv_close callback. Calls outlive their connection when they
+ * hold extra references (offloaded work); closing detaches them first.
+ */
+#ifndef UGRPC_CONN_H
+#define UGRPC_CONN_H
+
+#include <nghttp2/nghttp2.h>
+#include <uv.h>
+
+#include "alloc.h"
+#include "server.h"
+
+struct ugrpc__conn {
+    uv_tcp_t tcp;
+    ugrpc_server *srv;
+    nghttp2_session *h2;
+    ugrpc__conn *prev, *next;  /* server's connection list */
+    ugrpc__conn *flush_next;   /* server's flush queue */
+    struct ugrpc_call *calls;  /* live calls on this connection (doubly linked) */
+
+    ugrpc__buf out;            /* output being produced */
+    ugrpc__buf wbuf;           /* output being written by uv_write */
+    uv_write_t wreq;
+
+    unsigned flush_queued : 1;
+    unsigned writing : 1;
+    unsigned read_paused : 1;  /* reading stopped: too much output pending */
+    unsigned closing : 1;
+    unsigned goaway_final : 1; /* the second GOAWAY of a shutdown was sent */
+
+    struct sockaddr_storage peer;
+};
+
+/* Accepts a pending connection on `listener`. Errors are logged; a refused
+ * or failed connection is closed. */
+void ugrpc__conn_accept(ugrpc_server *srv, uv_stream_t *listener);
+
+/* Produces nghttp2 output into the buffer and starts a write when none is in
+ * flight; closes the connection when the session is done. */
+void ugrpc__conn_flush(ugrpc__conn *conn);
+
+/* Closes the connection: every call on it is cancelled and detached, then
+ * the handle is closed and freed asynchronously. Idempotent. */
+void ugrpc__conn_close(ugrpc__conn *conn);
+
+/* Phase one and two of a graceful GOAWAY (see server shutdown). */
+void ugrpc__conn_goaway_notice(ugrpc__conn *conn);
+void ugrpc__conn_goaway_final(ugrpc__conn *conn);
+
+#endif

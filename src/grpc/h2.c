@@ -1,0 +1,157 @@
+/*
+ * nghttp2 glue. Every callback runs on the loop thread, inside
+ * nghttp2_session_mem_recv() or nghttp2_session_mem_send() of one connection.
+ * Callbacks never close the connection: they only record what happened and
+ * submit frames; the connection code acts after the session call returns.
+ */
+#include "h2.h"
+
+#include "call.h"
+#include "conn.h"
+#include "server.h"
+
+static ugrpc_call *stream_call(nghttp2_session *s, int32_t stream_id)
+{
+    return nghttp2_session_get_stream_user_data(s, stream_id);
+}
+
+static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void *ud)
+{
+    ugrpc__conn *conn = ud;
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
+    ugrpc_call *call = ugrpc__call_new(conn, frame->hd.stream_id);
+    if (call == NULL) {
+        /* Refuse the stream; the client may retry it elsewhere. */
+        nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                                  NGHTTP2_REFUSED_STREAM);
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
+    nghttp2_session_set_stream_user_data(s, frame->hd.stream_id, call);
+    return 0;
+}
+
+static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8_t *name,
+                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                     void *ud)
+{
+    (void)flags;
+    (void)ud;
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0; /* request trailers carry nothing gRPC uses */
+    ugrpc_call *call = stream_call(s, frame->hd.stream_id);
+    if (call == NULL) return 0;
+    return ugrpc__call_on_header(call, name, namelen, value, valuelen);
+}
+
+static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *ud)
+{
+    (void)ud;
+    ugrpc_call *call;
+    switch (frame->hd.type) {
+    case NGHTTP2_HEADERS:
+        call = stream_call(s, frame->hd.stream_id);
+        if (call == NULL) return 0;
+        if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) ugrpc__call_on_headers_done(call);
+        if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) ugrpc__call_on_end_stream(call);
+        break;
+    case NGHTTP2_DATA:
+        call = stream_call(s, frame->hd.stream_id);
+        if (call != NULL && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
+            ugrpc__call_on_end_stream(call);
+        break;
+    default: break;
+    }
+    return 0;
+}
+
+static int on_data_chunk_recv(nghttp2_session *s, uint8_t flags, int32_t stream_id,
+                              const uint8_t *data, size_t len, void *ud)
+{
+    (void)flags;
+    ugrpc__conn *conn = ud;
+    ugrpc_call *call = stream_call(s, stream_id);
+    (void)conn;
+    if (call != NULL) ugrpc__call_on_data(call, data, len);
+    return 0;
+}
+
+static int on_frame_send(nghttp2_session *s, const nghttp2_frame *frame, void *ud)
+{
+    (void)ud;
+    if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) ||
+        !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
+        return 0;
+    ugrpc_call *call = stream_call(s, frame->hd.stream_id);
+    if (call != NULL) ugrpc__call_on_end_sent(call);
+    return 0;
+}
+
+static int on_stream_close(nghttp2_session *s, int32_t stream_id, uint32_t error_code, void *ud)
+{
+    (void)ud;
+    ugrpc_call *call = stream_call(s, stream_id);
+    if (call == NULL) return 0;
+    nghttp2_session_set_stream_user_data(s, stream_id, NULL);
+    ugrpc__call_on_stream_close(call, error_code);
+    return 0;
+}
+
+int ugrpc__h2_setup(ugrpc_server *srv)
+{
+    nghttp2_session_callbacks *cbs;
+    if (nghttp2_session_callbacks_new(&cbs) != 0) return UGRPC_ENOMEM;
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk_recv);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+
+    nghttp2_option *opt;
+    if (nghttp2_option_new(&opt) != 0) {
+        nghttp2_session_callbacks_del(cbs);
+        return UGRPC_ENOMEM;
+    }
+    /* Rapid reset (CVE-2023-44487) and CONTINUATION flood limits: a burst of
+     * 1000 resets then 33 per second, and at most 8 CONTINUATION frames per
+     * header block, as recent nghttp2 releases default to. */
+    nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);
+    nghttp2_option_set_max_continuations(opt, 8);
+    nghttp2_option_set_max_settings(opt, 32);
+    srv->h2_callbacks = cbs;
+    srv->h2_option = opt;
+    return 0;
+}
+
+void ugrpc__h2_teardown(ugrpc_server *srv)
+{
+    nghttp2_session_callbacks_del(srv->h2_callbacks);
+    nghttp2_option_del(srv->h2_option);
+    srv->h2_callbacks = NULL;
+    srv->h2_option = NULL;
+}
+
+int ugrpc__h2_session_new(ugrpc__conn *conn)
+{
+    ugrpc_server *srv = conn->srv;
+    nghttp2_session *s;
+    if (nghttp2_session_server_new3(&s, srv->h2_callbacks, conn, srv->h2_option,
+                                    ugrpc__nghttp2_mem()) != 0)
+        return UGRPC_ENOMEM;
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, srv->opts.max_concurrent_streams},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, srv->opts.initial_window_size},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, srv->opts.max_header_list_size},
+    };
+    int rv = nghttp2_submit_settings(s, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
+    if (rv == 0 && srv->opts.initial_window_size > NGHTTP2_INITIAL_CONNECTION_WINDOW_SIZE)
+        rv = nghttp2_session_set_local_window_size(s, NGHTTP2_FLAG_NONE, 0,
+                                                   (int32_t)srv->opts.initial_window_size);
+    if (rv != 0) {
+        nghttp2_session_del(s);
+        return UGRPC_ENOMEM;
+    }
+    conn->h2 = s;
+    return 0;
+}

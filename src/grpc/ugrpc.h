@@ -1,0 +1,344 @@
+/*
+ * ugrpc: a small embeddable gRPC server on libuv and nghttp2.
+ *
+ * This is the library's only public header. A program embeds the server by
+ * creating it on its own uv_loop_t, registering methods, listening, and
+ * running the loop:
+ *
+ *     ugrpc_server_options opts;
+ *     ugrpc_server_options_init(&opts);
+ *     ugrpc_server *srv;
+ *     if (ugrpc_server_new(uv_default_loop(), &opts, &srv) < 0) ...
+ *     ugrpc_server_add_method(srv, &my_method);
+ *     ugrpc_server_listen(srv, "0.0.0.0", 8000);
+ *     uv_run(uv_default_loop(), UV_RUN_DEFAULT);
+ *
+ * Threading: every function here must be called on the loop thread, except
+ * the `work` callback given to ugrpc_call_offload(), which runs on a libuv
+ * worker thread and must not call into this library at all.
+ *
+ * Errors: functions that can fail return 0 (or a non-negative value) on
+ * success and a negative UGRPC_E* code on failure; ugrpc_strerror() names it.
+ * Out-parameters are left untouched on failure. A function that takes a
+ * callback and fails never calls that callback.
+ *
+ * Messages are protobuf-c messages. Requests are decoded into the call's
+ * arena and stay valid until the call completes; replies are encoded at the
+ * moment they are sent, so the caller keeps ownership of what it passes in.
+ */
+#ifndef UGRPC_H
+#define UGRPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+#include <uv.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define UGRPC_EXTERN __attribute__((visibility("default")))
+#else
+#define UGRPC_EXTERN
+#endif
+
+#define UGRPC_VERSION "0.1.0"
+
+/* ---- Error codes -------------------------------------------------------- */
+
+enum {
+    UGRPC_ENOMEM = -1,     /* an allocation failed */
+    UGRPC_EINVAL = -2,     /* an argument is invalid */
+    UGRPC_EEXIST = -3,     /* a method with this path is already registered */
+    UGRPC_ECANCELLED = -4, /* the call was cancelled or its connection is gone */
+    UGRPC_ESTATE = -5,     /* the call is in the wrong state for this operation */
+    UGRPC_EBUSY = -6,      /* a configured limit is reached (e.g. worker queue) */
+    UGRPC_ETOOBIG = -7,    /* a message exceeds the configured size limit */
+    UGRPC_EIO = -8,        /* a libuv or socket error (see the log for details) */
+    UGRPC_EPROTO = -9,     /* the peer violated the protocol */
+    UGRPC_EADDR = -10,     /* the listen address could not be parsed or bound */
+};
+
+/* Returns a static, human-readable string for a UGRPC_E* code. Never NULL. */
+UGRPC_EXTERN const char *ugrpc_strerror(int err);
+
+/* ---- gRPC status codes (grpc/grpc doc/statuscodes.md) ------------------- */
+
+typedef enum {
+    UGRPC_STATUS_OK = 0,
+    UGRPC_STATUS_CANCELLED = 1,
+    UGRPC_STATUS_UNKNOWN = 2,
+    UGRPC_STATUS_INVALID_ARGUMENT = 3,
+    UGRPC_STATUS_DEADLINE_EXCEEDED = 4,
+    UGRPC_STATUS_NOT_FOUND = 5,
+    UGRPC_STATUS_ALREADY_EXISTS = 6,
+    UGRPC_STATUS_PERMISSION_DENIED = 7,
+    UGRPC_STATUS_RESOURCE_EXHAUSTED = 8,
+    UGRPC_STATUS_FAILED_PRECONDITION = 9,
+    UGRPC_STATUS_ABORTED = 10,
+    UGRPC_STATUS_OUT_OF_RANGE = 11,
+    UGRPC_STATUS_UNIMPLEMENTED = 12,
+    UGRPC_STATUS_INTERNAL = 13,
+    UGRPC_STATUS_UNAVAILABLE = 14,
+    UGRPC_STATUS_DATA_LOSS = 15,
+    UGRPC_STATUS_UNAUTHENTICATED = 16,
+} ugrpc_status;
+
+/* Returns the canonical upper-case name of a status ("NOT_FOUND"), or
+ * "UNKNOWN" for a value outside 0..16. Never NULL. */
+UGRPC_EXTERN const char *ugrpc_status_name(int code);
+
+/* ---- Allocation and logging hooks --------------------------------------- */
+
+/* Replaces the allocator used by the library (and handed to nghttp2).
+ * Call before creating any server. All four must be given, or all NULL to
+ * restore the C library's. Returns UGRPC_EINVAL on a partial set. */
+UGRPC_EXTERN int ugrpc_replace_allocator(void *(*malloc_fn)(size_t),
+                                         void *(*realloc_fn)(void *, size_t),
+                                         void *(*calloc_fn)(size_t, size_t),
+                                         void (*free_fn)(void *));
+
+typedef enum {
+    UGRPC_LOG_ERROR = 0,
+    UGRPC_LOG_WARN = 1,
+    UGRPC_LOG_INFO = 2,
+    UGRPC_LOG_DEBUG = 3,
+} ugrpc_log_level;
+
+/* The library never writes to stdout or stderr; it reports through this hook.
+ * `msg` is a NUL-terminated line without a trailing newline, valid only for
+ * the duration of the call. Runs on the loop thread. */
+typedef void (*ugrpc_log_fn)(ugrpc_log_level level, const char *msg, void *data);
+
+/* ---- Server -------------------------------------------------------------- */
+
+typedef struct ugrpc_server ugrpc_server;
+typedef struct ugrpc_call ugrpc_call;
+
+typedef struct ugrpc_server_options {
+    /* Largest request message accepted, after the 5-byte prefix. A larger one
+     * fails the call with RESOURCE_EXHAUSTED without being buffered.
+     * Default 4 MiB. */
+    size_t max_recv_message_size;
+    /* Largest reply message the server will send; a larger reply fails the
+     * call with RESOURCE_EXHAUSTED. Default 4 MiB. */
+    size_t max_send_message_size;
+    /* SETTINGS_MAX_CONCURRENT_STREAMS advertised to every client; streams
+     * beyond it are refused with RST_STREAM(REFUSED_STREAM). Default 100. */
+    uint32_t max_concurrent_streams;
+    /* SETTINGS_MAX_HEADER_LIST_SIZE advertised and enforced. Default 16 KiB. */
+    uint32_t max_header_list_size;
+    /* Per-stream and connection flow-control window for request data.
+     * Default 1 MiB. */
+    uint32_t initial_window_size;
+    /* Output bytes a connection may hold before the server stops producing
+     * more for it and stops reading its requests (backpressure against slow
+     * readers). Default 256 KiB. */
+    size_t max_output_buffer;
+    /* Open connections accepted at once; extra ones are closed on accept.
+     * 0 means no limit. Default 10000. */
+    unsigned max_connections;
+    /* Jobs that may be queued or running on the worker pool at once across
+     * the server; ugrpc_call_offload() fails with UGRPC_EBUSY beyond it.
+     * Default 1024. */
+    unsigned max_pending_work;
+    /* listen(2) backlog. Default 511. */
+    int backlog;
+    /* Logging hook and its argument; NULL discards all log lines. */
+    ugrpc_log_fn log;
+    void *log_data;
+    /* Lines above this level are not formatted at all. Default INFO. */
+    ugrpc_log_level log_level;
+} ugrpc_server_options;
+
+/* Fills `opts` with the defaults documented above. */
+UGRPC_EXTERN void ugrpc_server_options_init(ugrpc_server_options *opts);
+
+/* Creates a server on `loop`. `opts` is copied; NULL means defaults.
+ * On success stores the server in *out and returns 0.
+ * Errors: UGRPC_EINVAL (a NULL loop or out, or a zero limit),
+ * UGRPC_ENOMEM. */
+UGRPC_EXTERN int ugrpc_server_new(uv_loop_t *loop, const ugrpc_server_options *opts,
+                                  ugrpc_server **out);
+
+typedef enum {
+    UGRPC_UNARY = 0,
+    UGRPC_SERVER_STREAMING = 1,
+    UGRPC_CLIENT_STREAMING = 2,
+    UGRPC_BIDI_STREAMING = 3,
+} ugrpc_method_type;
+
+/* Called once per call of a unary or server-streaming method, on the loop
+ * thread, after the client half-closed with exactly one request message.
+ * `request` lives in the call's arena until the call completes. The handler
+ * must eventually complete the call with ugrpc_call_reply() or
+ * ugrpc_call_finish(), now or later (for example from an offload callback). */
+typedef void (*ugrpc_request_fn)(ugrpc_call *call, const ProtobufCMessage *request,
+                                 void *method_data);
+
+/* Called when a call whose handler has run dies before the handler completed
+ * it: client RST_STREAM, connection loss, server shutdown. The call must not
+ * be completed afterwards (doing so returns UGRPC_ECANCELLED, harmlessly).
+ * Optional. */
+typedef void (*ugrpc_cancel_fn)(ugrpc_call *call, void *method_data);
+
+typedef struct ugrpc_method {
+    /* "/package.Service/Method", case-sensitive. The string must outlive the
+     * server. */
+    const char *path;
+    ugrpc_method_type type;
+    const ProtobufCMessageDescriptor *request_type;
+    const ProtobufCMessageDescriptor *response_type;
+    ugrpc_request_fn on_request;
+    ugrpc_cancel_fn on_cancel;
+    void *data;
+} ugrpc_method;
+
+/* Registers a method. `method` is copied (its `path` string is not).
+ * Errors: UGRPC_EINVAL (malformed path, missing descriptor or handler, or a
+ * method type this version cannot serve), UGRPC_EEXIST, UGRPC_ENOMEM. */
+UGRPC_EXTERN int ugrpc_server_add_method(ugrpc_server *srv, const ugrpc_method *method);
+
+/* Starts listening for h2c (HTTP/2 with prior knowledge) on host:port.
+ * `host` is a numeric IPv4 or IPv6 address; "" or NULL means 0.0.0.0.
+ * Port 0 picks a free port (see ugrpc_server_port()). May be called more
+ * than once for several addresses.
+ * Errors: UGRPC_EADDR (bad address, or bind/listen failed: the log says
+ * why), UGRPC_ESTATE (the server is shutting down), UGRPC_ENOMEM. */
+UGRPC_EXTERN int ugrpc_server_listen(ugrpc_server *srv, const char *host, int port);
+
+/* Returns the port of the most recent successful listen, or UGRPC_ESTATE if
+ * the server is not listening. */
+UGRPC_EXTERN int ugrpc_server_port(const ugrpc_server *srv);
+
+typedef void (*ugrpc_shutdown_cb)(ugrpc_server *srv, void *data);
+
+/* Stops the server: closes the listeners, tells every client to go away
+ * (GOAWAY), lets calls in flight finish for up to `grace_ms` milliseconds,
+ * then closes every connection, cancelling what remains. `cb` runs once on
+ * the loop thread when every handle is closed; the server may then be freed.
+ * Errors: UGRPC_ESTATE if already shutting down (cb is not called). */
+UGRPC_EXTERN int ugrpc_server_shutdown(ugrpc_server *srv, uint64_t grace_ms,
+                                       ugrpc_shutdown_cb cb, void *data);
+
+/* Frees a server whose shutdown callback has run; every server, even one
+ * that never listened, is shut down first (its loop holds the server's
+ * handles until then). Any other use returns UGRPC_ESTATE and frees nothing.
+ * NULL is a no-op. */
+UGRPC_EXTERN int ugrpc_server_free(ugrpc_server *srv);
+
+typedef struct ugrpc_server_stats {
+    uint64_t connections_accepted;
+    uint64_t connections_open;
+    uint64_t calls_started;
+    uint64_t calls_active;
+    uint64_t calls_completed;
+    uint64_t work_pending; /* offloaded jobs queued or running */
+    uint64_t bytes_in;
+    uint64_t bytes_out;
+} ugrpc_server_stats;
+
+/* Copies the server's counters into *out. */
+UGRPC_EXTERN void ugrpc_server_get_stats(const ugrpc_server *srv, ugrpc_server_stats *out);
+
+/* ---- Calls --------------------------------------------------------------- */
+
+/* The method's path ("/pkg.Svc/Method"), valid while the call lives. */
+UGRPC_EXTERN const char *ugrpc_call_path(const ugrpc_call *call);
+
+/* Returns the value of the first request metadata entry named `name`
+ * (lower-case), or NULL. Reserved names (":path", "grpc-timeout", ...) are
+ * not metadata. Values are valid while the call lives. */
+UGRPC_EXTERN const char *ugrpc_call_metadata(const ugrpc_call *call, const char *name);
+
+/* Number of request metadata entries, and the i-th one (0-based). Returns
+ * UGRPC_EINVAL when i is out of range, leaving *name and *value untouched. */
+UGRPC_EXTERN size_t ugrpc_call_metadata_count(const ugrpc_call *call);
+UGRPC_EXTERN int ugrpc_call_metadata_at(const ugrpc_call *call, size_t i, const char **name,
+                                        const char **value);
+
+/* The call's deadline in milliseconds of uv_now() of the server's loop, or
+ * 0 when the client set none. */
+UGRPC_EXTERN uint64_t ugrpc_call_deadline(const ugrpc_call *call);
+
+/* Writes the peer's address ("1.2.3.4:5678" or "[::1]:5678") into buf.
+ * Returns its length, or UGRPC_ECANCELLED if the connection is gone,
+ * UGRPC_EINVAL if buf is too small. */
+UGRPC_EXTERN int ugrpc_call_peer(const ugrpc_call *call, char *buf, size_t len);
+
+/* Allocates `size` bytes from the call's arena, freed when the call is done.
+ * Use it for reply messages built by the handler. Returns NULL on failure. */
+UGRPC_EXTERN void *ugrpc_call_alloc(ugrpc_call *call, size_t size);
+
+/* Adds a metadata entry to the response headers (before any message is sent)
+ * or to the trailers (`trailing` non-zero, before the call is finished).
+ * Names must be lower-case [0-9a-z_.-] and not start with "grpc-"; values of
+ * names ending in "-bin" are raw bytes (base64-encoded on the wire),
+ * otherwise printable ASCII. Both strings are copied.
+ * Errors: UGRPC_EINVAL, UGRPC_ESTATE (too late), UGRPC_ECANCELLED,
+ * UGRPC_ENOMEM. */
+UGRPC_EXTERN int ugrpc_call_add_metadata(ugrpc_call *call, int trailing, const char *name,
+                                         const char *value, size_t value_len);
+
+/* Sends one response message (encoded now; `msg` stays the caller's).
+ * For unary methods use ugrpc_call_reply() instead.
+ * Errors: UGRPC_ECANCELLED (call dead: nothing sent), UGRPC_ESTATE (already
+ * finished, or a second message on a unary call), UGRPC_ETOOBIG (over
+ * max_send_message_size: nothing sent), UGRPC_EINVAL, UGRPC_ENOMEM. */
+UGRPC_EXTERN int ugrpc_call_send(ugrpc_call *call, const ProtobufCMessage *msg);
+
+/* Completes the call with a status and an optional UTF-8 message (copied and
+ * percent-encoded as the protocol requires). Sends response headers first if
+ * none were sent yet (a Trailers-Only response when no message was sent).
+ * After it returns the handler must not touch the call again.
+ * Errors: UGRPC_ECANCELLED (call dead), UGRPC_ESTATE (already finished),
+ * UGRPC_EINVAL (code outside 0..16), UGRPC_ENOMEM (the connection is reset
+ * instead, so the client still gets an answer). */
+UGRPC_EXTERN int ugrpc_call_finish(ugrpc_call *call, int code, const char *message);
+
+/* Sends `msg` and finishes with OK: the usual ending of a unary handler.
+ * If sending fails with UGRPC_ETOOBIG the call is finished with
+ * RESOURCE_EXHAUSTED instead and UGRPC_ETOOBIG returned; on other errors the
+ * call is finished with INTERNAL when still alive. */
+UGRPC_EXTERN int ugrpc_call_reply(ugrpc_call *call, const ProtobufCMessage *msg);
+
+/* Non-zero while the call can still be completed (not cancelled, not
+ * finished, connection alive). */
+UGRPC_EXTERN int ugrpc_call_is_alive(const ugrpc_call *call);
+
+/* The worker pool.
+ *
+ * `work(arg)` runs on a libuv worker thread and must only use `arg` and its
+ * own resources: it never sees the call. Then `done(call, arg, status)` runs
+ * on the loop thread. `status` is 0 when the call is still alive and the
+ * handler may complete it, or UGRPC_ECANCELLED when the call died meanwhile
+ * (the handler must only release `arg`). `done` always runs exactly once
+ * when offload returned 0, so `arg` can always be freed there.
+ * Errors: UGRPC_EBUSY (max_pending_work reached: the handler should finish
+ * the call with RESOURCE_EXHAUSTED or UNAVAILABLE), UGRPC_ECANCELLED,
+ * UGRPC_ENOMEM, UGRPC_EIO. On error neither callback runs. */
+typedef void (*ugrpc_work_fn)(void *arg);
+typedef void (*ugrpc_done_fn)(ugrpc_call *call, void *arg, int status);
+UGRPC_EXTERN int ugrpc_call_offload(ugrpc_call *call, ugrpc_work_fn work, ugrpc_done_fn done,
+                                    void *arg);
+
+/* ---- Small utilities shared with embedders and tests -------------------- */
+
+/* Percent-encodes a grpc-message value: bytes outside 0x20..0x7E and '%'
+ * become "%XX". Writes at most `cap` bytes including the terminating NUL and
+ * returns the length the full encoding needs (excluding the NUL), like
+ * snprintf; the output is complete when the result is < cap. */
+UGRPC_EXTERN size_t ugrpc_percent_encode(const char *in, size_t len, char *out, size_t cap);
+
+/* Decodes in place what ugrpc_percent_encode() produced (a malformed escape
+ * is kept verbatim, as the specification asks). Returns the new length. */
+UGRPC_EXTERN size_t ugrpc_percent_decode(char *s, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* UGRPC_H */
