@@ -15,9 +15,9 @@ typedef struct key_def {
     const char *flag; /* --flag */
     key_type type;
     const char *def;
-    uint64_t min, max;     /* for T_UINT and T_SIZE */
-    const char *choices;   /* for T_ENUM: "a|b|c" */
-    size_t offset, size;   /* where the value goes in todo_config */
+    uint64_t min, max;   /* for T_UINT and T_SIZE */
+    const char *choices; /* for T_ENUM: "a|b|c" */
+    size_t offset, size; /* where the value goes in todo_config */
     const char *help;
 } key_def;
 
@@ -36,8 +36,8 @@ static const key_def keys[] = {
      OFF(max_concurrent_streams), "concurrent calls per connection"},
     {"MAX_HEADER_LIST_SIZE", "max-header-list-size", T_SIZE, "16KiB", 1024, 1u << 20, NULL,
      OFF(max_header_list_size), "request header block limit"},
-    {"MAX_CONNECTIONS", "max-connections", T_UINT, "10000", 0, 1u << 24, NULL,
-     OFF(max_connections), "open connections at once (0: no limit)"},
+    {"MAX_CONNECTIONS", "max-connections", T_UINT, "10000", 0, 1u << 24, NULL, OFF(max_connections),
+     "open connections at once (0: no limit)"},
     {"MAX_OUTPUT_BUFFER", "max-output-buffer", T_SIZE, "256KiB", 16384, 1u << 30, NULL,
      OFF(max_output_buffer), "output buffered per connection before backpressure"},
     {"WORKER_QUEUE_MAX", "worker-queue-max", T_UINT, "1024", 1, 1u << 20, NULL,
@@ -59,11 +59,12 @@ static const key_def keys[] = {
 
 void todo_config_usage(FILE *out)
 {
-    fprintf(out, "usage: todo-api [--env-file PATH] [--KEY VALUE]...\n\n"
-                 "Serves the Todo gRPC API. Each setting comes from its flag, else the\n"
-                 "environment, else the .env file, else its default.\n\n"
-                 "  --env-file PATH   .env file to read (default: $ENV_FILE, else ./.env if present)\n"
-                 "  --help, --version\n\n");
+    fprintf(out,
+            "usage: todo-api [--env-file PATH] [--KEY VALUE]...\n\n"
+            "Serves the Todo gRPC API. Each setting comes from its flag, else the\n"
+            "environment, else the .env file, else its default.\n\n"
+            "  --env-file PATH   .env file to read (default: $ENV_FILE, else ./.env if present)\n"
+            "  --help, --version\n\n");
     for (size_t i = 0; i < NKEYS; i++) {
         const key_def *k = &keys[i];
         fprintf(out, "  --%-24s %-24s default %s\n      %s%s%s\n", k->flag, k->key,
@@ -81,11 +82,16 @@ static int parse_size(const char *s, uint64_t *out)
     unsigned long long v = strtoull(s, &end, 10);
     if (errno != 0) return -1;
     uint64_t mul = 1;
-    if (*end == 'K' || *end == 'k') mul = 1024, end++;
-    else if (*end == 'M' || *end == 'm') mul = 1024 * 1024, end++;
-    else if (*end == 'G' || *end == 'g') mul = 1024ull * 1024 * 1024, end++;
-    if (mul > 1 && strcmp(end, "iB") == 0) end += 2;
-    else if (mul > 1 && *end == 'B') end++;
+    if (*end == 'K' || *end == 'k')
+        mul = 1024, end++;
+    else if (*end == 'M' || *end == 'm')
+        mul = 1024 * 1024, end++;
+    else if (*end == 'G' || *end == 'g')
+        mul = 1024ull * 1024 * 1024, end++;
+    if (mul > 1 && strcmp(end, "iB") == 0)
+        end += 2;
+    else if (mul > 1 && *end == 'B')
+        end++;
     if (*end != '\0' || v > UINT64_MAX / mul) return -1;
     *out = v * mul;
     return 0;
@@ -115,8 +121,8 @@ static int in_choices(const char *choices, const char *v)
     return 0;
 }
 
-static int apply(todo_config *cfg, const key_def *k, const char *v, const char *source,
-                 char *err, size_t errlen)
+static int apply(todo_config *cfg, const key_def *k, const char *v, const char *source, char *err,
+                 size_t errlen)
 {
     char *dst = (char *)cfg + k->offset;
     uint64_t n;
@@ -139,8 +145,8 @@ static int apply(todo_config *cfg, const key_def *k, const char *v, const char *
     case T_SIZE:
         if ((k->type == T_UINT ? parse_uint(v, &n) : parse_size(v, &n)) < 0 || n < k->min ||
             n > k->max) {
-            snprintf(err, errlen, "invalid %s=\"%s\" (from %s): expected %s %llu..%llu", k->key,
-                     v, source, k->type == T_UINT ? "an integer" : "a size in bytes",
+            snprintf(err, errlen, "invalid %s=\"%s\" (from %s): expected %s %llu..%llu", k->key, v,
+                     source, k->type == T_UINT ? "an integer" : "a size in bytes",
                      (unsigned long long)k->min, (unsigned long long)k->max);
             return -1;
         }
@@ -160,8 +166,7 @@ static const key_def *find_flag(const char *name, size_t len)
     return NULL;
 }
 
-int todo_config_load(todo_config *cfg, int argc, char **argv, FILE *out, char *err,
-                     size_t errlen)
+int todo_config_load(todo_config *cfg, int argc, char **argv, FILE *out, char *err, size_t errlen)
 {
     memset(cfg, 0, sizeof(*cfg));
     const char *flag_values[NKEYS] = {0};

@@ -40,8 +40,7 @@ enum { TODO_CONFIG_OK = 0, TODO_CONFIG_EXIT = 1, TODO_CONFIG_ERROR = 2 };
  * Returns TODO_CONFIG_OK; TODO_CONFIG_EXIT after printing --help or
  * --version to `out`; or TODO_CONFIG_ERROR with one line naming the bad
  * key or flag in err. */
-int todo_config_load(todo_config *cfg, int argc, char **argv, FILE *out, char *err,
-                     size_t errlen);
+int todo_config_load(todo_config *cfg, int argc, char **argv, FILE *out, char *err, size_t errlen);
 
 /* Prints the key table (used by --help). */
 void todo_config_usage(FILE *out);

@@ -17,7 +17,8 @@ static int sb_putn(sbuf *b, const char *s, size_t n)
 {
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1) cap *= 2;
+        while (cap < b->len + n + 1)
+            cap *= 2;
         char *p = realloc(b->p, cap);
         if (p == NULL) return -1;
         b->p = p;
@@ -86,7 +87,8 @@ static size_t expand(const char *s, const char *end, const todo_env *env, sbuf *
     int braced = p < end && *p == '{';
     if (braced) p++;
     const char *name = p;
-    while (p < end && (isalnum((unsigned char)*p) || *p == '_')) p++;
+    while (p < end && (isalnum((unsigned char)*p) || *p == '_'))
+        p++;
     size_t nlen = (size_t)(p - name);
     if (nlen == 0 || (braced && (p >= end || *p != '}'))) return 0;
     char key[256];
@@ -110,7 +112,8 @@ int todo_dotenv_parse(const char *text, size_t len, todo_env *env, char *err, si
     int line = 1;
     while (p < end) {
         /* Skip blank space and whole-line comments. */
-        while (p < end && (*p == ' ' || *p == '\t' || *p == '\r')) p++;
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\r'))
+            p++;
         if (p < end && *p == '\n') {
             p++;
             line++;
@@ -118,23 +121,29 @@ int todo_dotenv_parse(const char *text, size_t len, todo_env *env, char *err, si
         }
         if (p >= end) break;
         if (*p == '#') {
-            while (p < end && *p != '\n') p++;
+            while (p < end && *p != '\n')
+                p++;
             continue;
         }
-        if ((size_t)(end - p) > 7 && strncmp(p, "export", 6) == 0 && (p[6] == ' ' || p[6] == '\t')) {
+        if ((size_t)(end - p) > 7 && strncmp(p, "export", 6) == 0 &&
+            (p[6] == ' ' || p[6] == '\t')) {
             p += 7;
-            while (p < end && (*p == ' ' || *p == '\t')) p++;
+            while (p < end && (*p == ' ' || *p == '\t'))
+                p++;
         }
         const char *k = p;
-        while (p < end && is_key_char(*p)) p++;
+        while (p < end && is_key_char(*p))
+            p++;
         size_t klen = (size_t)(p - k);
-        while (p < end && (*p == ' ' || *p == '\t')) p++;
+        while (p < end && (*p == ' ' || *p == '\t'))
+            p++;
         if (klen == 0 || p >= end || (*p != '=' && *p != ':')) {
             set_err(err, errlen, line, "expected KEY=VALUE");
             return -1;
         }
         p++;
-        while (p < end && (*p == ' ' || *p == '\t')) p++;
+        while (p < end && (*p == ' ' || *p == '\t'))
+            p++;
         sbuf v = {0};
         int oom = sb_putn(&v, "", 0) < 0;
         if (p < end && (*p == '\'' || *p == '"')) {
@@ -173,13 +182,15 @@ int todo_dotenv_parse(const char *text, size_t len, todo_env *env, char *err, si
                 return -1;
             }
             /* Anything after the closing quote must be a comment. */
-            while (p < end && (*p == ' ' || *p == '\t' || *p == '\r')) p++;
+            while (p < end && (*p == ' ' || *p == '\t' || *p == '\r'))
+                p++;
             if (p < end && *p != '\n' && *p != '#') {
                 free(v.p);
                 set_err(err, errlen, line, "unexpected text after quoted value");
                 return -1;
             }
-            while (p < end && *p != '\n') p++;
+            while (p < end && *p != '\n')
+                p++;
         } else {
             const char *start = p;
             while (p < end && *p != '\n') {
@@ -194,8 +205,10 @@ int todo_dotenv_parse(const char *text, size_t len, todo_env *env, char *err, si
                 oom |= sb_putc(&v, *p) < 0;
                 p++;
             }
-            while (p < end && *p != '\n') p++;
-            while (v.len > 0 && isspace((unsigned char)v.p[v.len - 1])) v.p[--v.len] = '\0';
+            while (p < end && *p != '\n')
+                p++;
+            while (v.len > 0 && isspace((unsigned char)v.p[v.len - 1]))
+                v.p[--v.len] = '\0';
         }
         char *key = strndup(k, klen);
         if (oom || key == NULL || env_set(env, key, v.p) < 0) {

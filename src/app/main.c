@@ -97,8 +97,7 @@ int main(int argc, char **argv)
         todo_log(UGRPC_LOG_ERROR, "cannot listen on %s:%d", cfg.server_host, cfg.server_port);
         return 1;
     }
-    todo_log(UGRPC_LOG_INFO, "listening on %s:%d (h2c)", cfg.server_host,
-             ugrpc_server_port(a.srv));
+    todo_log(UGRPC_LOG_INFO, "listening on %s:%d (h2c)", cfg.server_host, ugrpc_server_port(a.srv));
 
     uv_signal_init(a.loop, &a.sigterm);
     uv_signal_init(a.loop, &a.sigint);

@@ -14,8 +14,8 @@ static void (*hook_free)(void *) = free;
 int ugrpc_replace_allocator(void *(*malloc_fn)(size_t), void *(*realloc_fn)(void *, size_t),
                             void *(*calloc_fn)(size_t, size_t), void (*free_fn)(void *))
 {
-    int given = (malloc_fn != NULL) + (realloc_fn != NULL) + (calloc_fn != NULL) +
-                (free_fn != NULL);
+    int given =
+        (malloc_fn != NULL) + (realloc_fn != NULL) + (calloc_fn != NULL) + (free_fn != NULL);
     if (given == 0) {
         hook_malloc = malloc;
         hook_realloc = realloc;

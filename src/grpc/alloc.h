@@ -34,9 +34,9 @@ typedef struct ugrpc__chunk {
 } ugrpc__chunk;
 
 typedef struct ugrpc__arena {
-    ugrpc__chunk *head;      /* the chunk being filled */
-    ugrpc__chunk *first;     /* the owner's inline chunk, never freed, or NULL */
-    ProtobufCAllocator pb;   /* protobuf-c allocator drawing from this arena */
+    ugrpc__chunk *head;    /* the chunk being filled */
+    ugrpc__chunk *first;   /* the owner's inline chunk, never freed, or NULL */
+    ProtobufCAllocator pb; /* protobuf-c allocator drawing from this arena */
 } ugrpc__arena;
 
 /* Initialises an arena whose first chunk is `inline_mem` of `inline_size`

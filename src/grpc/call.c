@@ -365,8 +365,7 @@ int ugrpc__call_on_header(ugrpc_call *call, const uint8_t *name, size_t namelen,
         return 0;
     }
     /* Other reserved grpc-* headers and hop-by-hop "te" are not metadata. */
-    if ((namelen >= 5 && memcmp(name, "grpc-", 5) == 0) || name_is(name, namelen, "te"))
-        return 0;
+    if ((namelen >= 5 && memcmp(name, "grpc-", 5) == 0) || name_is(name, namelen, "te")) return 0;
     const char *n = ugrpc__arena_strndup(&call->arena, (const char *)name, namelen);
     const char *val = ugrpc__arena_strndup(&call->arena, v, valuelen);
     if (n == NULL || val == NULL || md_push(call, &call->md, n, val, valuelen) < 0)
@@ -399,8 +398,7 @@ void ugrpc__call_on_headers_done(ugrpc_call *call)
             fail(call, UGRPC_STATUS_UNIMPLEMENTED, "unknown method %s for service %.*s",
                  path + svc + 1, (int)svc - 1, path + 1);
         else
-            fail(call, UGRPC_STATUS_UNIMPLEMENTED, "unknown service %.*s", (int)svc - 1,
-                 path + 1);
+            fail(call, UGRPC_STATUS_UNIMPLEMENTED, "unknown service %.*s", (int)svc - 1, path + 1);
         return;
     }
     if (call->bad_timeout) {
@@ -412,8 +410,7 @@ void ugrpc__call_on_headers_done(ugrpc_call *call)
             reset_stream(call);
             return;
         }
-        fail(call, UGRPC_STATUS_UNIMPLEMENTED, "grpc-encoding %s is not supported",
-             call->encoding);
+        fail(call, UGRPC_STATUS_UNIMPLEMENTED, "grpc-encoding %s is not supported", call->encoding);
         return;
     }
     if (call->deadline != 0 && call->deadline <= uv_now(srv->loop)) {
@@ -426,8 +423,7 @@ static int on_message(void *ud, int compressed, const uint8_t *data, size_t len)
 {
     ugrpc_call *call = ud;
     if (compressed && (call->encoding == NULL || strcmp(call->encoding, "identity") == 0)) {
-        fail(call, UGRPC_STATUS_INTERNAL,
-             "compressed flag set on a message without grpc-encoding");
+        fail(call, UGRPC_STATUS_INTERNAL, "compressed flag set on a message without grpc-encoding");
         return UGRPC_EPROTO;
     }
     if (++call->nrecv > 1) {
@@ -435,8 +431,8 @@ static int on_message(void *ud, int compressed, const uint8_t *data, size_t len)
              call->path);
         return UGRPC_EPROTO;
     }
-    call->request = protobuf_c_message_unpack(call->method->request_type, &call->arena.pb, len,
-                                              data);
+    call->request =
+        protobuf_c_message_unpack(call->method->request_type, &call->arena.pb, len, data);
     if (call->request == NULL) {
         fail(call, UGRPC_STATUS_INTERNAL, "failed to decode request message as %s",
              call->method->request_type->name);
@@ -451,8 +447,9 @@ void ugrpc__call_on_data(ugrpc_call *call, const uint8_t *data, size_t len)
     uint64_t size = 0;
     int rv = ugrpc__deframer_feed(&call->deframer, data, len, on_message, call, &size);
     if (rv == UGRPC_ETOOBIG)
-        fail(call, UGRPC_STATUS_RESOURCE_EXHAUSTED, "received message larger than max (%llu vs. %zu)",
-             (unsigned long long)size, call->srv->opts.max_recv_message_size);
+        fail(call, UGRPC_STATUS_RESOURCE_EXHAUSTED,
+             "received message larger than max (%llu vs. %zu)", (unsigned long long)size,
+             call->srv->opts.max_recv_message_size);
     else if (rv == UGRPC_EPROTO)
         fail(call, UGRPC_STATUS_INTERNAL, "invalid message prefix");
     else if (rv == UGRPC_ENOMEM)
@@ -496,8 +493,7 @@ size_t ugrpc_call_metadata_count(const ugrpc_call *call)
     return call->md.count;
 }
 
-int ugrpc_call_metadata_at(const ugrpc_call *call, size_t i, const char **name,
-                           const char **value)
+int ugrpc_call_metadata_at(const ugrpc_call *call, size_t i, const char **name, const char **value)
 {
     if (i >= call->md.count) return UGRPC_EINVAL;
     *name = call->md.items[i].name;

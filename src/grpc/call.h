@@ -54,13 +54,13 @@ struct ugrpc_call {
     unsigned grpc_content_type : 1;
     unsigned bad_timeout : 1;
     unsigned headers_too_big : 1;
-    unsigned remote_closed : 1;   /* the client half-closed */
+    unsigned remote_closed : 1; /* the client half-closed */
     unsigned handler_started : 1;
-    unsigned finished : 1;        /* status decided; no more messages */
-    unsigned dead : 1;            /* stream or connection gone before completion */
+    unsigned finished : 1; /* status decided; no more messages */
+    unsigned dead : 1;     /* stream or connection gone before completion */
     unsigned headers_sent : 1;
-    unsigned deferred : 1;        /* the data provider returned DEFERRED */
-    unsigned plain : 1;           /* a non-gRPC HTTP response */
+    unsigned deferred : 1; /* the data provider returned DEFERRED */
+    unsigned plain : 1;    /* a non-gRPC HTTP response */
 
     /* Response. */
     ugrpc__buf out; /* framed messages not yet handed to nghttp2 */

@@ -140,7 +140,8 @@ void ugrpc__conn_close(ugrpc__conn *conn)
     ugrpc__server_unqueue_flush(srv, conn);
     /* Cancel the calls first: their cancel handlers may look at other calls
      * of this connection, which by now all report themselves dead. */
-    while (conn->calls != NULL) ugrpc__call_detach(conn->calls);
+    while (conn->calls != NULL)
+        ugrpc__call_detach(conn->calls);
     uv_close((uv_handle_t *)&conn->tcp, on_close);
 }
 
@@ -232,7 +233,7 @@ void ugrpc__conn_goaway_final(ugrpc__conn *conn)
     if (conn->closing || conn->goaway_final) return;
     conn->goaway_final = 1;
     nghttp2_submit_goaway(conn->h2, NGHTTP2_FLAG_NONE,
-                          nghttp2_session_get_last_proc_stream_id(conn->h2), NGHTTP2_NO_ERROR,
-                          NULL, 0);
+                          nghttp2_session_get_last_proc_stream_id(conn->h2), NGHTTP2_NO_ERROR, NULL,
+                          0);
     ugrpc__server_want_flush(conn->srv, conn);
 }

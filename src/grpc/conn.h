@@ -19,17 +19,17 @@ struct ugrpc__conn {
     uv_tcp_t tcp;
     ugrpc_server *srv;
     nghttp2_session *h2;
-    ugrpc__conn *prev, *next;  /* server's connection list */
-    ugrpc__conn *flush_next;   /* server's flush queue */
-    struct ugrpc_call *calls;  /* live calls on this connection (doubly linked) */
+    ugrpc__conn *prev, *next; /* server's connection list */
+    ugrpc__conn *flush_next;  /* server's flush queue */
+    struct ugrpc_call *calls; /* live calls on this connection (doubly linked) */
 
-    ugrpc__buf out;            /* output being produced */
-    ugrpc__buf wbuf;           /* output being written by uv_write */
+    ugrpc__buf out;  /* output being produced */
+    ugrpc__buf wbuf; /* output being written by uv_write */
     uv_write_t wreq;
 
     unsigned flush_queued : 1;
     unsigned writing : 1;
-    unsigned read_paused : 1;  /* reading stopped: too much output pending */
+    unsigned read_paused : 1; /* reading stopped: too much output pending */
     unsigned closing : 1;
     unsigned goaway_final : 1; /* the second GOAWAY of a shutdown was sent */
 

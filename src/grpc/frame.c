@@ -32,8 +32,8 @@ void ugrpc__frame_prefix(uint8_t out[UGRPC__PREFIX_LEN], int compressed, uint32_
     out[4] = (uint8_t)len;
 }
 
-int ugrpc__deframer_feed(ugrpc__deframer *d, const uint8_t *p, size_t n, ugrpc__msg_cb cb,
-                         void *ud, uint64_t *too_big)
+int ugrpc__deframer_feed(ugrpc__deframer *d, const uint8_t *p, size_t n, ugrpc__msg_cb cb, void *ud,
+                         uint64_t *too_big)
 {
     while (n > 0) {
         if (d->prefix_len < UGRPC__PREFIX_LEN) {

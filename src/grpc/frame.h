@@ -20,10 +20,10 @@ typedef struct ugrpc__deframer {
     uint8_t prefix[UGRPC__PREFIX_LEN];
     uint8_t prefix_len; /* bytes of the prefix seen so far */
     uint8_t compressed;
-    uint32_t msg_len;   /* length announced by the current prefix */
-    uint8_t *body;      /* reassembly buffer for a message split across chunks */
-    size_t have;        /* bytes of the current message collected */
-    size_t max;         /* largest accepted message */
+    uint32_t msg_len; /* length announced by the current prefix */
+    uint8_t *body;    /* reassembly buffer for a message split across chunks */
+    size_t have;      /* bytes of the current message collected */
+    size_t max;       /* largest accepted message */
 } ugrpc__deframer;
 
 void ugrpc__deframer_init(ugrpc__deframer *d, size_t max_message);
@@ -33,8 +33,8 @@ void ugrpc__deframer_init(ugrpc__deframer *d, size_t max_message);
  * the announced size), UGRPC_EPROTO for a flag byte other than 0 or 1,
  * UGRPC_ENOMEM, or cb's negative result. After an error the deframer must
  * not be fed again. */
-int ugrpc__deframer_feed(ugrpc__deframer *d, const uint8_t *p, size_t n, ugrpc__msg_cb cb,
-                         void *ud, uint64_t *too_big);
+int ugrpc__deframer_feed(ugrpc__deframer *d, const uint8_t *p, size_t n, ugrpc__msg_cb cb, void *ud,
+                         uint64_t *too_big);
 /* Non-zero when the stream ended between messages (no partial message). */
 int ugrpc__deframer_at_boundary(const ugrpc__deframer *d);
 void ugrpc__deframer_free(ugrpc__deframer *d);

@@ -18,8 +18,7 @@ static ugrpc_call *stream_call(nghttp2_session *s, int32_t stream_id)
 static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void *ud)
 {
     ugrpc__conn *conn = ud;
-    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
-        return 0;
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
     ugrpc_call *call = ugrpc__call_new(conn, frame->hd.stream_id);
     if (call == NULL) {
         /* Refuse the stream; the client may retry it elsewhere. */
@@ -32,8 +31,7 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void
 }
 
 static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8_t *name,
-                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
-                     void *ud)
+                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags, void *ud)
 {
     (void)flags;
     (void)ud;
@@ -60,7 +58,8 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
         if (call != NULL && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
             ugrpc__call_on_end_stream(call);
         break;
-    default: break;
+    default:
+        break;
     }
     return 0;
 }

@@ -15,13 +15,26 @@ int ugrpc__parse_timeout(const char *v, size_t len, uint64_t *ms)
     }
     uint64_t out;
     switch (v[len - 1]) {
-    case 'H': out = n * 3600000u; break;
-    case 'M': out = n * 60000u; break;
-    case 'S': out = n * 1000u; break;
-    case 'm': out = n; break;
-    case 'u': out = (n + 999u) / 1000u; break;
-    case 'n': out = (n + 999999u) / 1000000u; break;
-    default: return UGRPC_EINVAL;
+    case 'H':
+        out = n * 3600000u;
+        break;
+    case 'M':
+        out = n * 60000u;
+        break;
+    case 'S':
+        out = n * 1000u;
+        break;
+    case 'm':
+        out = n;
+        break;
+    case 'u':
+        out = (n + 999u) / 1000u;
+        break;
+    case 'n':
+        out = (n + 999999u) / 1000000u;
+        break;
+    default:
+        return UGRPC_EINVAL;
     }
     *ms = out;
     return 0;
@@ -40,8 +53,7 @@ int ugrpc__valid_metadata_name(const char *name)
     if (name == NULL || name[0] == '\0' || strncmp(name, "grpc-", 5) == 0) return 0;
     for (const char *p = name; *p; p++) {
         char c = *p;
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c == '_' || c == '.' ||
-              c == '-'))
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c == '_' || c == '.' || c == '-'))
             return 0;
     }
     return 1;

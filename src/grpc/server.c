@@ -224,7 +224,8 @@ void ugrpc__server_maybe_finish(ugrpc_server *srv)
 static void on_goaway_timer(uv_timer_t *t)
 {
     ugrpc_server *srv = t->data;
-    for (ugrpc__conn *c = srv->conns; c != NULL; c = c->next) ugrpc__conn_goaway_final(c);
+    for (ugrpc__conn *c = srv->conns; c != NULL; c = c->next)
+        ugrpc__conn_goaway_final(c);
 }
 
 static void on_grace_timer(uv_timer_t *t)
@@ -257,7 +258,8 @@ int ugrpc_server_shutdown(ugrpc_server *srv, uint64_t grace_ms, ugrpc_shutdown_c
     /* Phase one: GOAWAY with the maximum stream id announces the shutdown
      * while streams already in flight from the client still get accepted.
      * Phase two, a round trip later, names the last stream processed. */
-    for (ugrpc__conn *c = srv->conns; c != NULL; c = c->next) ugrpc__conn_goaway_notice(c);
+    for (ugrpc__conn *c = srv->conns; c != NULL; c = c->next)
+        ugrpc__conn_goaway_notice(c);
     uint64_t phase2 = grace_ms < 1000 ? grace_ms / 2 : 1000;
     uv_timer_start(&srv->goaway_timer, on_goaway_timer, phase2, 0);
     uv_timer_start(&srv->grace_timer, on_grace_timer, grace_ms, 0);
@@ -270,7 +272,8 @@ int ugrpc_server_free(ugrpc_server *srv)
     if (srv == NULL) return 0;
     /* The loop still references the server's handles until shutdown ends. */
     if (!srv->shutdown_done) return UGRPC_ESTATE;
-    for (unsigned i = 0; i < srv->call_cache_len; i++) ugrpc__free(srv->call_cache[i]);
+    for (unsigned i = 0; i < srv->call_cache_len; i++)
+        ugrpc__free(srv->call_cache[i]);
     ugrpc__router_free(&srv->router);
     ugrpc__h2_teardown(srv);
     ugrpc__free(srv->read_buf);

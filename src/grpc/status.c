@@ -4,16 +4,27 @@
 #include "ugrpc.h"
 
 static const char *const status_names[] = {
-    "OK",           "CANCELLED",        "UNKNOWN",           "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED", "NOT_FOUND",   "ALREADY_EXISTS",    "PERMISSION_DENIED",
-    "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",  "OUT_OF_RANGE",
-    "UNIMPLEMENTED", "INTERNAL",        "UNAVAILABLE",       "DATA_LOSS",
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
     "UNAUTHENTICATED",
 };
 
-static const char *const status_texts[] = {"0",  "1",  "2",  "3",  "4",  "5",
-                                           "6",  "7",  "8",  "9",  "10", "11",
-                                           "12", "13", "14", "15", "16"};
+static const char *const status_texts[] = {"0", "1",  "2",  "3",  "4",  "5",  "6",  "7", "8",
+                                           "9", "10", "11", "12", "13", "14", "15", "16"};
 
 const char *ugrpc_status_name(int code)
 {
@@ -30,18 +41,30 @@ const char *ugrpc__status_text(int code)
 const char *ugrpc_strerror(int err)
 {
     switch (err) {
-    case 0: return "success";
-    case UGRPC_ENOMEM: return "out of memory";
-    case UGRPC_EINVAL: return "invalid argument";
-    case UGRPC_EEXIST: return "already registered";
-    case UGRPC_ECANCELLED: return "call cancelled";
-    case UGRPC_ESTATE: return "invalid state for this operation";
-    case UGRPC_EBUSY: return "limit reached";
-    case UGRPC_ETOOBIG: return "message too large";
-    case UGRPC_EIO: return "I/O error";
-    case UGRPC_EPROTO: return "protocol error";
-    case UGRPC_EADDR: return "cannot listen on address";
-    default: return "unknown error";
+    case 0:
+        return "success";
+    case UGRPC_ENOMEM:
+        return "out of memory";
+    case UGRPC_EINVAL:
+        return "invalid argument";
+    case UGRPC_EEXIST:
+        return "already registered";
+    case UGRPC_ECANCELLED:
+        return "call cancelled";
+    case UGRPC_ESTATE:
+        return "invalid state for this operation";
+    case UGRPC_EBUSY:
+        return "limit reached";
+    case UGRPC_ETOOBIG:
+        return "message too large";
+    case UGRPC_EIO:
+        return "I/O error";
+    case UGRPC_EPROTO:
+        return "protocol error";
+    case UGRPC_EADDR:
+        return "cannot listen on address";
+    default:
+        return "unknown error";
     }
 }
 

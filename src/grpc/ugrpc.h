@@ -221,8 +221,8 @@ typedef void (*ugrpc_shutdown_cb)(ugrpc_server *srv, void *data);
  * then closes every connection, cancelling what remains. `cb` runs once on
  * the loop thread when every handle is closed; the server may then be freed.
  * Errors: UGRPC_ESTATE if already shutting down (cb is not called). */
-UGRPC_EXTERN int ugrpc_server_shutdown(ugrpc_server *srv, uint64_t grace_ms,
-                                       ugrpc_shutdown_cb cb, void *data);
+UGRPC_EXTERN int ugrpc_server_shutdown(ugrpc_server *srv, uint64_t grace_ms, ugrpc_shutdown_cb cb,
+                                       void *data);
 
 /* Frees a server whose shutdown callback has run; every server, even one
  * that never listened, is shut down first (its loop holds the server's

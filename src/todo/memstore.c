@@ -23,7 +23,8 @@ static void free_todo(Grpc__Response__Todo *t)
 
 void todo_memstore_free(todo_memstore *s)
 {
-    for (size_t i = 0; i < s->count; i++) free_todo(s->items[i]);
+    for (size_t i = 0; i < s->count; i++)
+        free_todo(s->items[i]);
     free(s->items);
     memset(s, 0, sizeof(*s));
 }
