@@ -49,6 +49,7 @@ ugrpc_call *ugrpc__call_new(ugrpc__conn *conn, int32_t stream_id)
 
 static void unlink_from_conn(ugrpc_call *call)
 {
+    ugrpc__deadlines_remove(&call->srv->deadlines, call);
     ugrpc__conn *conn = call->conn;
     if (conn == NULL) return;
     if (call->prev != NULL)
@@ -203,6 +204,7 @@ static void resume(ugrpc_call *call)
 static int finish(ugrpc_call *call, int code, const char *message)
 {
     call->finished = 1;
+    ugrpc__deadlines_remove(&call->srv->deadlines, call);
     call->status = code;
     if (message != NULL && message[0] != '\0') {
         size_t len = strnlen(message, MAX_STATUS_MESSAGE);
@@ -413,10 +415,31 @@ void ugrpc__call_on_headers_done(ugrpc_call *call)
         fail(call, UGRPC_STATUS_UNIMPLEMENTED, "grpc-encoding %s is not supported", call->encoding);
         return;
     }
-    if (call->deadline != 0 && call->deadline <= uv_now(srv->loop)) {
-        fail(call, UGRPC_STATUS_DEADLINE_EXCEEDED, "deadline exceeded before the call started");
-        return;
+    if (call->deadline != 0) {
+        if (call->deadline <= uv_now(srv->loop)) {
+            fail(call, UGRPC_STATUS_DEADLINE_EXCEEDED, "deadline exceeded before the call started");
+            return;
+        }
+        if (ugrpc__deadlines_add(&srv->deadlines, call) < 0) {
+            fail(call, UGRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory tracking the deadline");
+            return;
+        }
+        ugrpc__server_arm_deadlines(srv);
     }
+}
+
+void ugrpc__call_expire(ugrpc_call *call)
+{
+    if (call->finished || call->dead || call->conn == NULL) return;
+    if (call->handler_started && call->method->on_cancel != NULL) {
+        /* The handler learns it lost the call; while it runs the call reads
+         * as dead, so it cannot answer it. */
+        call->dead = 1;
+        call->method->on_cancel(call, call->method->data);
+        call->dead = 0;
+    }
+    ugrpc__log(call->srv, UGRPC_LOG_DEBUG, "%s: deadline exceeded", call->path);
+    finish(call, UGRPC_STATUS_DEADLINE_EXCEEDED, "deadline exceeded");
 }
 
 static int on_message(void *ud, int compressed, const uint8_t *data, size_t len)

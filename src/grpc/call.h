@@ -44,7 +44,8 @@ struct ugrpc_call {
     size_t path_len;
     ugrpc__md_list md;
     size_t header_bytes;
-    uint64_t deadline;
+    uint64_t deadline;    /* uv_now() ms, 0 for none */
+    size_t deadline_idx;  /* position in the server's deadline heap + 1, 0 if absent */
     const char *encoding; /* grpc-encoding, or NULL */
     ugrpc__deframer deframer;
     ProtobufCMessage *request;
@@ -89,6 +90,8 @@ void ugrpc__call_on_end_stream(ugrpc_call *call);
 void ugrpc__call_on_stream_close(ugrpc_call *call, uint32_t error_code);
 /* The connection is going away: cancel and detach without touching nghttp2. */
 void ugrpc__call_detach(ugrpc_call *call);
+/* The call's deadline passed: cancel the handler, answer DEADLINE_EXCEEDED. */
+void ugrpc__call_expire(ugrpc_call *call);
 /* The trailers (or the end of a plain body) of this call were sent. */
 void ugrpc__call_on_end_sent(ugrpc_call *call);
 

@@ -117,7 +117,8 @@ int ugrpc_server_new(uv_loop_t *loop, const ugrpc_server_options *opts, ugrpc_se
     uv_timer_init(loop, &srv->grace_timer);
     srv->flush_check.data = srv->flush_idle.data = srv;
     srv->goaway_timer.data = srv->grace_timer.data = srv;
-    srv->handles_open = 4;
+    ugrpc__deadlines_init(&srv->deadlines, loop, srv);
+    srv->handles_open = 5;
     uv_check_start(&srv->flush_check, on_check);
     /* The check handle alone must not keep an otherwise idle loop running. */
     uv_unref((uv_handle_t *)&srv->flush_check);
@@ -198,6 +199,22 @@ void ugrpc_server_get_stats(const ugrpc_server *srv, ugrpc_server_stats *out)
     *out = srv->stats;
 }
 
+static void on_deadline(uv_timer_t *t)
+{
+    ugrpc_server *srv = t->data;
+    uint64_t now = uv_now(srv->loop);
+    srv->deadlines.armed_for = 0;
+    ugrpc_call *call;
+    while ((call = ugrpc__deadlines_pop_expired(&srv->deadlines, now)) != NULL)
+        ugrpc__call_expire(call);
+    ugrpc__deadlines_arm(&srv->deadlines, on_deadline);
+}
+
+void ugrpc__server_arm_deadlines(ugrpc_server *srv)
+{
+    ugrpc__deadlines_arm(&srv->deadlines, on_deadline);
+}
+
 /* ---- shutdown ---- */
 
 static void on_own_close(uv_handle_t *h)
@@ -211,7 +228,7 @@ static void on_own_close(uv_handle_t *h)
 
 void ugrpc__server_maybe_finish(ugrpc_server *srv)
 {
-    if (!srv->shutting_down || srv->shutdown_done || srv->handles_open < 4) return;
+    if (!srv->shutting_down || srv->shutdown_done || srv->handles_open < 5) return;
     if (srv->listeners_closing > 0 || srv->conns != NULL || srv->calls_live > 0 ||
         srv->stats.work_pending > 0)
         return;
@@ -219,6 +236,7 @@ void ugrpc__server_maybe_finish(ugrpc_server *srv)
     uv_close((uv_handle_t *)&srv->flush_idle, on_own_close);
     uv_close((uv_handle_t *)&srv->goaway_timer, on_own_close);
     uv_close((uv_handle_t *)&srv->grace_timer, on_own_close);
+    uv_close((uv_handle_t *)&srv->deadlines.timer, on_own_close);
 }
 
 static void on_goaway_timer(uv_timer_t *t)
@@ -275,6 +293,7 @@ int ugrpc_server_free(ugrpc_server *srv)
     for (unsigned i = 0; i < srv->call_cache_len; i++)
         ugrpc__free(srv->call_cache[i]);
     ugrpc__router_free(&srv->router);
+    ugrpc__deadlines_free(&srv->deadlines);
     ugrpc__h2_teardown(srv);
     ugrpc__free(srv->read_buf);
     ugrpc__free(srv);

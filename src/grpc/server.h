@@ -9,6 +9,7 @@
 #include <nghttp2/nghttp2.h>
 #include <uv.h>
 
+#include "deadline.h"
 #include "router.h"
 #include "ugrpc.h"
 
@@ -27,6 +28,7 @@ struct ugrpc_server {
     uv_loop_t *loop;
     ugrpc_server_options opts;
     ugrpc__router router;
+    ugrpc__deadlines deadlines;
     nghttp2_session_callbacks *h2_callbacks;
     nghttp2_option *h2_option;
 
@@ -71,6 +73,9 @@ void ugrpc__server_want_flush(ugrpc_server *srv, ugrpc__conn *conn);
 
 /* Removes a connection from the flush queue (it is closing). */
 void ugrpc__server_unqueue_flush(ugrpc_server *srv, ugrpc__conn *conn);
+
+/* Arms the deadline timer for the earliest deadline. */
+void ugrpc__server_arm_deadlines(ugrpc_server *srv);
 
 /* Called whenever a connection, call or job goes away during shutdown:
  * completes the shutdown when nothing remains. */
