@@ -8,12 +8,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "compress.h"
 #include "conn.h"
 #include "metadata.h"
 #include "server.h"
 #include "status.h"
 
 #define MAX_STATUS_MESSAGE 1024u
+#define ACCEPT_ENCODING    "identity,gzip"
 
 static const char plain_415[] = "415 Unsupported Media Type: this is a gRPC server; send "
                                 "content-type: application/grpc\n";
@@ -179,9 +181,11 @@ static void reset_stream(ugrpc_call *call)
 
 static int start_response(ugrpc_call *call)
 {
-    nghttp2_nv fixed[] = {NV_LIT(":status", "200"), NV_LIT("content-type", "application/grpc")};
+    nghttp2_nv fixed[] = {NV_LIT(":status", "200"), NV_LIT("content-type", "application/grpc"),
+                          NV_LIT("grpc-accept-encoding", ACCEPT_ENCODING),
+                          NV_LIT("grpc-encoding", "gzip")};
     size_t n;
-    nghttp2_nv *nva = build_nv(call, fixed, 2, &call->initial_md, &n);
+    nghttp2_nv *nva = build_nv(call, fixed, call->resp_gzip ? 4 : 3, &call->initial_md, &n);
     if (nva == NULL) return UGRPC_ENOMEM;
     nghttp2_data_provider prd = {.source.ptr = call, .read_callback = ugrpc__call_read_data};
     if (nghttp2_submit_response(call->conn->h2, call->stream_id, nva, n, &prd) != 0)
@@ -289,6 +293,8 @@ ssize_t ugrpc__call_read_data(nghttp2_session *session, int32_t stream_id, uint8
         memcpy(buf, call->out.data + call->out.off, n);
         call->out.off += n;
     }
+    if (call->writable_cb != NULL && avail - n < call->srv->opts.max_send_queue / 2)
+        ugrpc__server_want_writable(call->srv, call);
     if (n == avail) {
         ugrpc__buf_clear(&call->out);
         if (!call->finished) {
@@ -366,11 +372,30 @@ int ugrpc__call_on_header(ugrpc_call *call, const uint8_t *name, size_t namelen,
         if (call->encoding == NULL) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
         return 0;
     }
+    if (name_is(name, namelen, "grpc-accept-encoding")) {
+        if (ugrpc__accepts_encoding(v, valuelen, "gzip")) call->accepts_gzip = 1;
+        return 0;
+    }
     /* Other reserved grpc-* headers and hop-by-hop "te" are not metadata. */
     if ((namelen >= 5 && memcmp(name, "grpc-", 5) == 0) || name_is(name, namelen, "te")) return 0;
     const char *n = ugrpc__arena_strndup(&call->arena, (const char *)name, namelen);
-    const char *val = ugrpc__arena_strndup(&call->arena, v, valuelen);
-    if (n == NULL || val == NULL || md_push(call, &call->md, n, val, valuelen) < 0)
+    if (n == NULL) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    char *val;
+    size_t len = valuelen;
+    if (namelen > 4 && memcmp(name + namelen - 4, "-bin", 4) == 0) {
+        val = ugrpc__arena_alloc(&call->arena, valuelen * 3 / 4 + 4);
+        if (val == NULL) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        long dec = ugrpc__base64_decode(v, valuelen, (uint8_t *)val);
+        if (dec < 0) {
+            call->bad_metadata = 1;
+            return 0;
+        }
+        len = (size_t)dec;
+        val[len] = '\0';
+    } else {
+        val = ugrpc__arena_strndup(&call->arena, v, valuelen);
+    }
+    if (val == NULL || md_push(call, &call->md, n, val, len) < 0)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     return 0;
 }
@@ -407,8 +432,14 @@ void ugrpc__call_on_headers_done(ugrpc_call *call)
         fail(call, UGRPC_STATUS_INTERNAL, "malformed grpc-timeout");
         return;
     }
-    if (call->encoding != NULL && strcmp(call->encoding, "identity") != 0) {
-        if (md_push(call, &call->trailing_md, "grpc-accept-encoding", "identity", 8) < 0) {
+    if (call->bad_metadata) {
+        fail(call, UGRPC_STATUS_INTERNAL, "malformed base64 in binary metadata");
+        return;
+    }
+    if (call->encoding != NULL && strcmp(call->encoding, "identity") != 0 &&
+        strcmp(call->encoding, "gzip") != 0) {
+        if (md_push(call, &call->trailing_md, "grpc-accept-encoding", ACCEPT_ENCODING,
+                    sizeof(ACCEPT_ENCODING) - 1) < 0) {
             reset_stream(call);
             return;
         }
@@ -426,6 +457,11 @@ void ugrpc__call_on_headers_done(ugrpc_call *call)
         }
         ugrpc__server_arm_deadlines(srv);
     }
+    if (call->method->type == UGRPC_CLIENT_STREAMING ||
+        call->method->type == UGRPC_BIDI_STREAMING) {
+        call->handler_started = 1;
+        if (call->method->on_start != NULL) call->method->on_start(call, call->method->data);
+    }
 }
 
 void ugrpc__call_expire(ugrpc_call *call)
@@ -442,26 +478,86 @@ void ugrpc__call_expire(ugrpc_call *call)
     finish(call, UGRPC_STATUS_DEADLINE_EXCEEDED, "deadline exceeded");
 }
 
+/* protobuf-c allocator for streamed messages: they live only during
+ * on_message, so they come from the hooked heap and are freed right after,
+ * instead of piling up in the call's arena for the length of the stream. */
+static void *heap_alloc(void *data, size_t size)
+{
+    (void)data;
+    return ugrpc__malloc(size);
+}
+
+static void heap_free(void *data, void *p)
+{
+    (void)data;
+    ugrpc__free(p);
+}
+
+static ProtobufCAllocator heap_pb = {heap_alloc, heap_free, NULL};
+
+static int is_streaming_request(const ugrpc_call *call)
+{
+    return call->method->type == UGRPC_CLIENT_STREAMING ||
+           call->method->type == UGRPC_BIDI_STREAMING;
+}
+
+static int deliver(ugrpc_call *call, const uint8_t *data, size_t len)
+{
+    const ProtobufCMessageDescriptor *type = call->method->request_type;
+    if (!is_streaming_request(call)) {
+        if (++call->nrecv > 1) {
+            fail(call, UGRPC_STATUS_UNIMPLEMENTED,
+                 "more than one request message for non-client-streaming method %s", call->path);
+            return UGRPC_EPROTO;
+        }
+        call->request = protobuf_c_message_unpack(type, &call->arena.pb, len, data);
+        if (call->request == NULL) {
+            fail(call, UGRPC_STATUS_INTERNAL, "failed to decode request message as %s", type->name);
+            return UGRPC_EPROTO;
+        }
+        return 0;
+    }
+    call->nrecv++;
+    ProtobufCMessage *msg = protobuf_c_message_unpack(type, &heap_pb, len, data);
+    if (msg == NULL) {
+        fail(call, UGRPC_STATUS_INTERNAL, "failed to decode request message as %s", type->name);
+        return UGRPC_EPROTO;
+    }
+    call->method->on_message(call, msg, call->method->data);
+    protobuf_c_message_free_unpacked(msg, &heap_pb);
+    /* The handler may have finished the call: stop delivering. */
+    return call->finished || call->dead ? UGRPC_ECANCELLED : 0;
+}
+
 static int on_message(void *ud, int compressed, const uint8_t *data, size_t len)
 {
     ugrpc_call *call = ud;
-    if (compressed && (call->encoding == NULL || strcmp(call->encoding, "identity") == 0)) {
+    if (!compressed) {
+        call->last_compressed = 0;
+        return deliver(call, data, len);
+    }
+    if (call->encoding == NULL || strcmp(call->encoding, "identity") == 0) {
         fail(call, UGRPC_STATUS_INTERNAL, "compressed flag set on a message without grpc-encoding");
         return UGRPC_EPROTO;
     }
-    if (++call->nrecv > 1) {
-        fail(call, UGRPC_STATUS_UNIMPLEMENTED, "more than one request message for unary method %s",
-             call->path);
-        return UGRPC_EPROTO;
+    uint8_t *plain;
+    size_t plain_len;
+    size_t max = call->srv->opts.max_recv_message_size;
+    int rv = ugrpc__gunzip(&call->srv->zstate, data, len, max, &plain, &plain_len);
+    if (rv == UGRPC_ETOOBIG) {
+        fail(call, UGRPC_STATUS_RESOURCE_EXHAUSTED,
+             "decompressed message larger than max (over %zu bytes)", max);
+        return rv;
     }
-    call->request =
-        protobuf_c_message_unpack(call->method->request_type, &call->arena.pb, len, data);
-    if (call->request == NULL) {
-        fail(call, UGRPC_STATUS_INTERNAL, "failed to decode request message as %s",
-             call->method->request_type->name);
-        return UGRPC_EPROTO;
+    if (rv < 0) {
+        fail(call, rv == UGRPC_ENOMEM ? UGRPC_STATUS_RESOURCE_EXHAUSTED : UGRPC_STATUS_INTERNAL,
+             "cannot decompress message (%s)", call->encoding);
+        return rv;
     }
-    return 0;
+    call->last_compressed = 1;
+    rv = deliver(call, plain, plain_len);
+    ugrpc__free(plain);
+    return rv;
 }
 
 void ugrpc__call_on_data(ugrpc_call *call, const uint8_t *data, size_t len)
@@ -488,9 +584,13 @@ void ugrpc__call_on_end_stream(ugrpc_call *call)
         fail(call, UGRPC_STATUS_INTERNAL, "request stream ended inside a message");
         return;
     }
+    if (is_streaming_request(call)) {
+        call->method->on_half_close(call, call->method->data);
+        return;
+    }
     if (call->nrecv != 1) {
-        fail(call, UGRPC_STATUS_UNIMPLEMENTED, "no request message for unary method %s",
-             call->path);
+        fail(call, UGRPC_STATUS_UNIMPLEMENTED,
+             "no request message for non-client-streaming method %s", call->path);
         return;
     }
     call->handler_started = 1;
@@ -504,10 +604,14 @@ const char *ugrpc_call_path(const ugrpc_call *call)
     return call->path ? call->path : "";
 }
 
-const char *ugrpc_call_metadata(const ugrpc_call *call, const char *name)
+const char *ugrpc_call_metadata(const ugrpc_call *call, const char *name, size_t *len)
 {
-    for (size_t i = 0; i < call->md.count; i++)
-        if (strcmp(call->md.items[i].name, name) == 0) return call->md.items[i].value;
+    for (size_t i = 0; i < call->md.count; i++) {
+        if (strcmp(call->md.items[i].name, name) == 0) {
+            if (len != NULL) *len = call->md.items[i].value_len;
+            return call->md.items[i].value;
+        }
+    }
     return NULL;
 }
 
@@ -516,11 +620,13 @@ size_t ugrpc_call_metadata_count(const ugrpc_call *call)
     return call->md.count;
 }
 
-int ugrpc_call_metadata_at(const ugrpc_call *call, size_t i, const char **name, const char **value)
+int ugrpc_call_metadata_at(const ugrpc_call *call, size_t i, const char **name, const char **value,
+                           size_t *len)
 {
     if (i >= call->md.count) return UGRPC_EINVAL;
     *name = call->md.items[i].name;
     *value = call->md.items[i].value;
+    if (len != NULL) *len = call->md.items[i].value_len;
     return 0;
 }
 
@@ -568,38 +674,121 @@ int ugrpc_call_add_metadata(ugrpc_call *call, int trailing, const char *name, co
     int rv = check_live(call);
     if (rv < 0) return rv;
     if (!trailing && call->headers_sent) return UGRPC_ESTATE;
-    if (!ugrpc__valid_metadata_name(name)) return UGRPC_EINVAL;
+    if (!ugrpc__valid_metadata_name(name) || (value == NULL && value_len > 0)) return UGRPC_EINVAL;
     size_t nlen = strlen(name);
-    int bin = nlen > 4 && strcmp(name + nlen - 4, "-bin") == 0;
-    if (bin) return UGRPC_EINVAL; /* binary metadata arrives with base64 support */
-    if (!ugrpc__valid_metadata_value(value, value_len)) return UGRPC_EINVAL;
     const char *n = ugrpc__arena_strndup(&call->arena, name, nlen);
-    const char *v = ugrpc__arena_strndup(&call->arena, value, value_len);
-    if (n == NULL || v == NULL) return UGRPC_ENOMEM;
+    if (n == NULL) return UGRPC_ENOMEM;
+    char *v;
+    if (nlen > 4 && strcmp(name + nlen - 4, "-bin") == 0) {
+        v = ugrpc__arena_alloc(&call->arena, ugrpc__base64_encoded_len(value_len) + 1);
+        if (v == NULL) return UGRPC_ENOMEM;
+        value_len = ugrpc__base64_encode((const uint8_t *)value, value_len, v);
+    } else {
+        if (!ugrpc__valid_metadata_value(value, value_len)) return UGRPC_EINVAL;
+        v = ugrpc__arena_strndup(&call->arena, value ? value : "", value_len);
+        if (v == NULL) return UGRPC_ENOMEM;
+    }
     return md_push(call, trailing ? &call->trailing_md : &call->initial_md, n, v, value_len);
 }
 
-int ugrpc_call_send(ugrpc_call *call, const ProtobufCMessage *msg)
+static int single_response(const ugrpc_call *call)
+{
+    return call->method->type == UGRPC_UNARY || call->method->type == UGRPC_CLIENT_STREAMING;
+}
+
+/* Frames one message into call->out, compressed when asked. */
+static int enqueue(ugrpc_call *call, const ProtobufCMessage *msg, size_t size, int gz)
+{
+    ugrpc__buf *out = &call->out;
+    if (!gz) {
+        if (ugrpc__buf_reserve(out, UGRPC__PREFIX_LEN + size) < 0) return UGRPC_ENOMEM;
+        uint8_t *p = out->data + out->len;
+        ugrpc__frame_prefix(p, 0, (uint32_t)size);
+        protobuf_c_message_pack(msg, p + UGRPC__PREFIX_LEN);
+        out->len += UGRPC__PREFIX_LEN + size;
+        return 0;
+    }
+    uint8_t *plain = ugrpc__malloc(size ? size : 1);
+    if (plain == NULL) return UGRPC_ENOMEM;
+    protobuf_c_message_pack(msg, plain);
+    /* Reserving may compact the buffer, so the prefix is found again by its
+     * distance from the readable start. */
+    if (ugrpc__buf_reserve(out, UGRPC__PREFIX_LEN) < 0) {
+        ugrpc__free(plain);
+        return UGRPC_ENOMEM;
+    }
+    size_t rel = out->len - out->off;
+    out->len += UGRPC__PREFIX_LEN;
+    long n = ugrpc__gzip(&call->srv->zstate, plain, size, out);
+    ugrpc__free(plain);
+    if (n < 0 || (size_t)n > UINT32_MAX) {
+        out->len = out->off + rel;
+        return n < 0 ? (int)n : UGRPC_ETOOBIG;
+    }
+    ugrpc__frame_prefix(out->data + out->off + rel, 1, (uint32_t)n);
+    return 0;
+}
+
+int ugrpc_call_send_flags(ugrpc_call *call, const ProtobufCMessage *msg, unsigned flags)
 {
     int rv = check_live(call);
     if (rv < 0) return rv;
     if (msg == NULL) return UGRPC_EINVAL;
-    if (call->method->type == UGRPC_UNARY && call->out.len > 0) return UGRPC_ESTATE;
+    if (single_response(call) && call->nsent > 0) return UGRPC_ESTATE;
+    if (ugrpc__buf_avail(&call->out) >= call->srv->opts.max_send_queue) return UGRPC_EAGAIN;
     size_t size = protobuf_c_message_get_packed_size(msg);
     if (size > call->srv->opts.max_send_message_size || size > UINT32_MAX) return UGRPC_ETOOBIG;
-    if (ugrpc__buf_reserve(&call->out, UGRPC__PREFIX_LEN + size) < 0) return UGRPC_ENOMEM;
-    uint8_t *p = call->out.data + call->out.len;
-    ugrpc__frame_prefix(p, 0, (uint32_t)size);
-    protobuf_c_message_pack(msg, p + UGRPC__PREFIX_LEN);
-    call->out.len += UGRPC__PREFIX_LEN + size;
+    if (!call->headers_sent) call->resp_gzip = call->compress && call->accepts_gzip;
+    rv = enqueue(call, msg, size, call->resp_gzip && !(flags & UGRPC_SEND_NO_COMPRESS));
+    if (rv < 0) return rv;
+    call->nsent++;
     if (!call->headers_sent) {
-        /* Unary replies are followed at once by finish(): let it submit the
+        /* A single reply is followed at once by finish(): let it submit the
          * headers so the whole response goes out in one go. */
-        if (call->method->type == UGRPC_UNARY) return 0;
+        if (single_response(call)) return 0;
         if (start_response(call) < 0) return UGRPC_ENOMEM;
     }
     resume(call);
     return 0;
+}
+
+int ugrpc_call_send(ugrpc_call *call, const ProtobufCMessage *msg)
+{
+    return ugrpc_call_send_flags(call, msg, 0);
+}
+
+int ugrpc_call_on_writable(ugrpc_call *call, ugrpc_writable_fn cb, void *data)
+{
+    int rv = check_live(call);
+    if (rv < 0) return rv;
+    call->writable_cb = cb;
+    call->writable_data = data;
+    if (cb != NULL && ugrpc__buf_avail(&call->out) < call->srv->opts.max_send_queue / 2)
+        ugrpc__server_want_writable(call->srv, call);
+    return 0;
+}
+
+void ugrpc__call_run_writable(ugrpc_call *call)
+{
+    ugrpc_writable_fn cb = call->writable_cb;
+    if (cb == NULL || !ugrpc_call_is_alive(call)) return;
+    if (ugrpc__buf_avail(&call->out) >= call->srv->opts.max_send_queue / 2) return;
+    call->writable_cb = NULL;
+    cb(call, call->writable_data);
+}
+
+int ugrpc_call_set_compression(ugrpc_call *call, int enable)
+{
+    int rv = check_live(call);
+    if (rv < 0) return rv;
+    if (call->nsent > 0 || call->headers_sent) return UGRPC_ESTATE;
+    call->compress = enable != 0;
+    return 0;
+}
+
+int ugrpc_call_last_message_compressed(const ugrpc_call *call)
+{
+    return call->last_compressed;
 }
 
 int ugrpc_call_finish(ugrpc_call *call, int code, const char *message)

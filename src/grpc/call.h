@@ -50,18 +50,29 @@ struct ugrpc_call {
     ugrpc__deframer deframer;
     ProtobufCMessage *request;
     unsigned nrecv;
+    unsigned nsent;
 
     unsigned is_post : 1;
     unsigned grpc_content_type : 1;
     unsigned bad_timeout : 1;
+    unsigned bad_metadata : 1;
     unsigned headers_too_big : 1;
     unsigned remote_closed : 1; /* the client half-closed */
     unsigned handler_started : 1;
     unsigned finished : 1; /* status decided; no more messages */
     unsigned dead : 1;     /* stream or connection gone before completion */
     unsigned headers_sent : 1;
-    unsigned deferred : 1; /* the data provider returned DEFERRED */
-    unsigned plain : 1;    /* a non-gRPC HTTP response */
+    unsigned deferred : 1;        /* the data provider returned DEFERRED */
+    unsigned plain : 1;           /* a non-gRPC HTTP response */
+    unsigned accepts_gzip : 1;    /* grpc-accept-encoding names gzip */
+    unsigned compress : 1;        /* the handler asked for compressed responses */
+    unsigned resp_gzip : 1;       /* responses are sent with grpc-encoding: gzip */
+    unsigned last_compressed : 1; /* the last delivered request message was */
+    unsigned writable_queued : 1; /* on the server's writable list */
+
+    ugrpc_writable_fn writable_cb;
+    void *writable_data;
+    struct ugrpc_call *writable_next;
 
     /* Response. */
     ugrpc__buf out; /* framed messages not yet handed to nghttp2 */
@@ -92,6 +103,8 @@ void ugrpc__call_on_stream_close(ugrpc_call *call, uint32_t error_code);
 void ugrpc__call_detach(ugrpc_call *call);
 /* The call's deadline passed: cancel the handler, answer DEADLINE_EXCEEDED. */
 void ugrpc__call_expire(ugrpc_call *call);
+/* Runs the writable callback of a call taken off the server's list. */
+void ugrpc__call_run_writable(ugrpc_call *call);
 /* The trailers (or the end of a plain body) of this call were sent. */
 void ugrpc__call_on_end_sent(ugrpc_call *call);
 

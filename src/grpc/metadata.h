@@ -22,4 +22,14 @@ int ugrpc__valid_metadata_name(const char *name);
 /* Non-zero when `v` is a valid ASCII metadata value: bytes 0x20..0x7E. */
 int ugrpc__valid_metadata_value(const char *v, size_t len);
 
+/* Base64 for "-bin" metadata: decoding accepts padded and unpadded input
+ * and, as the spec asks, a comma-separated list whose items are decoded
+ * one by one and concatenated. Returns the decoded length (out needs
+ * len * 3 / 4 + 3 bytes), or UGRPC_EINVAL for bad input. */
+long ugrpc__base64_decode(const char *in, size_t len, uint8_t *out);
+/* Encodes without padding, as gRPC emits it; out needs
+ * ugrpc__base64_encoded_len(len) + 1 bytes (NUL-terminated). */
+size_t ugrpc__base64_encoded_len(size_t len);
+size_t ugrpc__base64_encode(const uint8_t *in, size_t len, char *out);
+
 #endif

@@ -17,6 +17,7 @@
 
 #include "alloc.h"
 #include "call.h"
+#include "compress.h"
 #include "conn.h"
 #include "h2.h"
 
@@ -31,6 +32,7 @@ void ugrpc_server_options_init(ugrpc_server_options *o)
     o->max_output_buffer = 256u << 10;
     o->max_connections = 10000;
     o->max_pending_work = 1024;
+    o->max_send_queue = 64u << 10;
     o->backlog = 511;
     o->log_level = UGRPC_LOG_INFO;
 }
@@ -49,6 +51,17 @@ void ugrpc__log(const ugrpc_server *srv, ugrpc_log_level level, const char *fmt,
 static void on_check(uv_check_t *h)
 {
     ugrpc_server *srv = h->data;
+    /* Writable callbacks first: what they send goes out in this flush. */
+    ugrpc_call *list = srv->writable_head;
+    srv->writable_head = NULL;
+    while (list != NULL) {
+        ugrpc_call *call = list;
+        list = call->writable_next;
+        call->writable_next = NULL;
+        call->writable_queued = 0;
+        ugrpc__call_run_writable(call);
+        ugrpc__call_unref(call);
+    }
     ugrpc__conn *conn;
     while ((conn = srv->flush_head) != NULL) {
         srv->flush_head = conn->flush_next;
@@ -56,7 +69,7 @@ static void on_check(uv_check_t *h)
         conn->flush_queued = 0;
         ugrpc__conn_flush(conn);
     }
-    uv_idle_stop(&srv->flush_idle);
+    if (srv->writable_head == NULL) uv_idle_stop(&srv->flush_idle);
 }
 
 static void on_idle(uv_idle_t *h)
@@ -70,6 +83,16 @@ void ugrpc__server_want_flush(ugrpc_server *srv, ugrpc__conn *conn)
     conn->flush_queued = 1;
     conn->flush_next = srv->flush_head;
     srv->flush_head = conn;
+    uv_idle_start(&srv->flush_idle, on_idle);
+}
+
+void ugrpc__server_want_writable(ugrpc_server *srv, ugrpc_call *call)
+{
+    if (call->writable_queued) return;
+    call->writable_queued = 1;
+    ugrpc__call_ref(call);
+    call->writable_next = srv->writable_head;
+    srv->writable_head = call;
     uv_idle_start(&srv->flush_idle, on_idle);
 }
 
@@ -97,7 +120,8 @@ int ugrpc_server_new(uv_loop_t *loop, const ugrpc_server_options *opts, ugrpc_se
     if (o.max_recv_message_size == 0 || o.max_send_message_size == 0 ||
         o.max_concurrent_streams == 0 || o.max_header_list_size == 0 ||
         o.initial_window_size == 0 || o.initial_window_size > NGHTTP2_MAX_WINDOW_SIZE ||
-        o.max_output_buffer == 0 || o.max_pending_work == 0 || o.backlog <= 0)
+        o.max_output_buffer == 0 || o.max_pending_work == 0 || o.max_send_queue == 0 ||
+        o.backlog <= 0)
         return UGRPC_EINVAL;
     ugrpc_server *srv = ugrpc__calloc(1, sizeof(*srv));
     if (srv == NULL) return UGRPC_ENOMEM;
@@ -129,10 +153,20 @@ int ugrpc_server_new(uv_loop_t *loop, const ugrpc_server_options *opts, ugrpc_se
 int ugrpc_server_add_method(ugrpc_server *srv, const ugrpc_method *m)
 {
     if (srv == NULL || m == NULL || m->path == NULL || m->request_type == NULL ||
-        m->response_type == NULL || m->on_request == NULL)
+        m->response_type == NULL)
         return UGRPC_EINVAL;
-    /* Streaming calls are not served by this version. */
-    if (m->type != UGRPC_UNARY) return UGRPC_EINVAL;
+    switch (m->type) {
+    case UGRPC_UNARY:
+    case UGRPC_SERVER_STREAMING:
+        if (m->on_request == NULL) return UGRPC_EINVAL;
+        break;
+    case UGRPC_CLIENT_STREAMING:
+    case UGRPC_BIDI_STREAMING:
+        if (m->on_message == NULL || m->on_half_close == NULL) return UGRPC_EINVAL;
+        break;
+    default:
+        return UGRPC_EINVAL;
+    }
     return ugrpc__router_add(&srv->router, m);
 }
 
@@ -294,6 +328,7 @@ int ugrpc_server_free(ugrpc_server *srv)
         ugrpc__free(srv->call_cache[i]);
     ugrpc__router_free(&srv->router);
     ugrpc__deadlines_free(&srv->deadlines);
+    ugrpc__zstate_free(&srv->zstate);
     ugrpc__h2_teardown(srv);
     ugrpc__free(srv->read_buf);
     ugrpc__free(srv);

@@ -51,6 +51,11 @@ struct ugrpc_server {
     unsigned call_cache_len;
     uint64_t calls_live; /* call objects allocated and not yet freed */
 
+    /* Calls whose writable callback is due (singly linked, each holds a ref). */
+    struct ugrpc_call *writable_head;
+    /* zlib states for gzip, created on first use. */
+    struct ugrpc__zstate *zstate;
+
     /* Shutdown. */
     int shutting_down;
     int handles_open; /* own handles not yet closed: check, idle, timers */
@@ -70,6 +75,9 @@ void ugrpc__log(const ugrpc_server *srv, ugrpc_log_level level, const char *fmt,
 /* Queues `conn` to produce and write its pending output after this poll
  * phase. Cheap and idempotent. */
 void ugrpc__server_want_flush(ugrpc_server *srv, ugrpc__conn *conn);
+
+/* Queues a call's writable callback for the next check phase. */
+void ugrpc__server_want_writable(ugrpc_server *srv, struct ugrpc_call *call);
 
 /* Removes a connection from the flush queue (it is closing). */
 void ugrpc__server_unqueue_flush(ugrpc_server *srv, ugrpc__conn *conn);

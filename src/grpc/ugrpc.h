@@ -60,6 +60,7 @@ enum {
     UGRPC_EIO = -8,        /* a libuv or socket error (see the log for details) */
     UGRPC_EPROTO = -9,     /* the peer violated the protocol */
     UGRPC_EADDR = -10,     /* the listen address could not be parsed or bound */
+    UGRPC_EAGAIN = -11,    /* the call's send queue is full: wait for writable */
 };
 
 /* Returns a static, human-readable string for a UGRPC_E* code. Never NULL. */
@@ -145,6 +146,9 @@ typedef struct ugrpc_server_options {
      * the server; ugrpc_call_offload() fails with UGRPC_EBUSY beyond it.
      * Default 1024. */
     unsigned max_pending_work;
+    /* Response bytes one call may queue beyond what HTTP/2 flow control lets
+     * out; ugrpc_call_send() answers UGRPC_EAGAIN above it. Default 64 KiB. */
+    size_t max_send_queue;
     /* listen(2) backlog. Default 511. */
     int backlog;
     /* Logging hook and its argument; NULL discards all log lines. */
@@ -171,13 +175,22 @@ typedef enum {
     UGRPC_BIDI_STREAMING = 3,
 } ugrpc_method_type;
 
-/* Called once per call of a unary or server-streaming method, on the loop
+/* Unary and server-streaming methods: called once per call, on the loop
  * thread, after the client half-closed with exactly one request message.
  * `request` lives in the call's arena until the call completes. The handler
  * must eventually complete the call with ugrpc_call_reply() or
  * ugrpc_call_finish(), now or later (for example from an offload callback). */
 typedef void (*ugrpc_request_fn)(ugrpc_call *call, const ProtobufCMessage *request,
                                  void *method_data);
+
+/* Client-streaming and bidi methods: on_start runs when the request headers
+ * have arrived (optional); on_message once per request message, in order,
+ * with a message valid only during the callback; on_half_close when the
+ * client has sent its last message. The handler may send and finish at any
+ * point; after it finishes, no further callbacks run. */
+typedef void (*ugrpc_start_fn)(ugrpc_call *call, void *method_data);
+typedef void (*ugrpc_message_fn)(ugrpc_call *call, const ProtobufCMessage *msg, void *method_data);
+typedef void (*ugrpc_half_close_fn)(ugrpc_call *call, void *method_data);
 
 /* Called when a call whose handler has run dies before the handler completed
  * it: client RST_STREAM, connection loss, server shutdown. The call must not
@@ -192,14 +205,17 @@ typedef struct ugrpc_method {
     ugrpc_method_type type;
     const ProtobufCMessageDescriptor *request_type;
     const ProtobufCMessageDescriptor *response_type;
-    ugrpc_request_fn on_request;
-    ugrpc_cancel_fn on_cancel;
+    ugrpc_request_fn on_request;       /* unary, server streaming */
+    ugrpc_start_fn on_start;           /* client streaming, bidi (optional) */
+    ugrpc_message_fn on_message;       /* client streaming, bidi */
+    ugrpc_half_close_fn on_half_close; /* client streaming, bidi */
+    ugrpc_cancel_fn on_cancel;         /* any (optional) */
     void *data;
 } ugrpc_method;
 
 /* Registers a method. `method` is copied (its `path` string is not).
- * Errors: UGRPC_EINVAL (malformed path, missing descriptor or handler, or a
- * method type this version cannot serve), UGRPC_EEXIST, UGRPC_ENOMEM. */
+ * Errors: UGRPC_EINVAL (malformed path, missing descriptor, or the handlers
+ * the method type needs are missing), UGRPC_EEXIST, UGRPC_ENOMEM. */
 UGRPC_EXTERN int ugrpc_server_add_method(ugrpc_server *srv, const ugrpc_method *method);
 
 /* Starts listening for h2c (HTTP/2 with prior knowledge) on host:port.
@@ -250,15 +266,20 @@ UGRPC_EXTERN void ugrpc_server_get_stats(const ugrpc_server *srv, ugrpc_server_s
 UGRPC_EXTERN const char *ugrpc_call_path(const ugrpc_call *call);
 
 /* Returns the value of the first request metadata entry named `name`
- * (lower-case), or NULL. Reserved names (":path", "grpc-timeout", ...) are
- * not metadata. Values are valid while the call lives. */
-UGRPC_EXTERN const char *ugrpc_call_metadata(const ugrpc_call *call, const char *name);
+ * (lower-case), or NULL; stores its length in *len when len is not NULL.
+ * Values of "-bin" entries are the base64-decoded bytes (padded or unpadded
+ * on the wire; a comma-separated list is decoded item by item and
+ * concatenated); every value is also NUL-terminated. Reserved names
+ * (":path", "grpc-timeout", ...) are not metadata. Valid while the call
+ * lives. */
+UGRPC_EXTERN const char *ugrpc_call_metadata(const ugrpc_call *call, const char *name, size_t *len);
 
 /* Number of request metadata entries, and the i-th one (0-based). Returns
- * UGRPC_EINVAL when i is out of range, leaving *name and *value untouched. */
+ * UGRPC_EINVAL when i is out of range, leaving the out-parameters untouched.
+ * len may be NULL. */
 UGRPC_EXTERN size_t ugrpc_call_metadata_count(const ugrpc_call *call);
 UGRPC_EXTERN int ugrpc_call_metadata_at(const ugrpc_call *call, size_t i, const char **name,
-                                        const char **value);
+                                        const char **value, size_t *len);
 
 /* The call's deadline in milliseconds of uv_now() of the server's loop, or
  * 0 when the client set none. */
@@ -284,11 +305,43 @@ UGRPC_EXTERN int ugrpc_call_add_metadata(ugrpc_call *call, int trailing, const c
                                          const char *value, size_t value_len);
 
 /* Sends one response message (encoded now; `msg` stays the caller's).
- * For unary methods use ugrpc_call_reply() instead.
- * Errors: UGRPC_ECANCELLED (call dead: nothing sent), UGRPC_ESTATE (already
- * finished, or a second message on a unary call), UGRPC_ETOOBIG (over
- * max_send_message_size: nothing sent), UGRPC_EINVAL, UGRPC_ENOMEM. */
+ * For unary methods use ugrpc_call_reply() instead. Messages wait in the
+ * call's send queue until HTTP/2 flow control lets them out; while that
+ * queue holds max_send_queue bytes or more, the message is refused with
+ * UGRPC_EAGAIN and the handler should wait for ugrpc_call_on_writable().
+ * Errors: UGRPC_EAGAIN (nothing queued), UGRPC_ECANCELLED (call dead:
+ * nothing sent), UGRPC_ESTATE (already finished, or a second message on a
+ * unary call), UGRPC_ETOOBIG (over max_send_message_size: nothing sent),
+ * UGRPC_EINVAL, UGRPC_ENOMEM. */
 UGRPC_EXTERN int ugrpc_call_send(ugrpc_call *call, const ProtobufCMessage *msg);
+
+/* Flags for ugrpc_call_send_flags(). */
+enum {
+    UGRPC_SEND_NO_COMPRESS = 1, /* send this message uncompressed even when the
+                                 * call compresses its responses */
+};
+
+/* ugrpc_call_send() with flags. */
+UGRPC_EXTERN int ugrpc_call_send_flags(ugrpc_call *call, const ProtobufCMessage *msg,
+                                       unsigned flags);
+
+/* Asks for `cb` to run once, on a later loop turn, when the call's send
+ * queue has drained below half of max_send_queue (at once if it already
+ * has). A second request replaces the first. Nothing runs for a call that
+ * dies first; on_cancel tells the handler about that.
+ * Errors: UGRPC_ECANCELLED, UGRPC_ESTATE (finished). */
+typedef void (*ugrpc_writable_fn)(ugrpc_call *call, void *data);
+UGRPC_EXTERN int ugrpc_call_on_writable(ugrpc_call *call, ugrpc_writable_fn cb, void *data);
+
+/* Compresses this call's response messages with gzip when the client
+ * accepts it (grpc-accept-encoding), else sends them uncompressed. Call
+ * before the first message; afterwards UGRPC_ESTATE. `enable` 0 turns it
+ * back off. Errors: UGRPC_ECANCELLED, UGRPC_ESTATE. */
+UGRPC_EXTERN int ugrpc_call_set_compression(ugrpc_call *call, int enable);
+
+/* Non-zero when the request message most recently delivered to the handler
+ * arrived compressed. */
+UGRPC_EXTERN int ugrpc_call_last_message_compressed(const ugrpc_call *call);
 
 /* Completes the call with a status and an optional UTF-8 message (copied and
  * percent-encoded as the protocol requires). Sends response headers first if
