@@ -22,7 +22,7 @@ BUILD ?= build-$(subst $(comma),-,$(SANITIZER))
 endif
 
 CC ?= cc
-PKGS := libnghttp2 libuv libprotobuf-c zlib
+PKGS := libnghttp2 libuv libprotobuf-c openssl zlib
 OPT ?= -O2
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith \
         -Wformat=2 -Wvla -Wundef -Wnull-dereference -Wdouble-promotion
@@ -41,11 +41,23 @@ endif
 GEN := $(BUILD)/gen
 PY := .venv/bin/python
 
+# Protos from system packages, compiled by protoc-c into the build tree:
+# health, reflection and descriptor.proto are part of the library; the
+# grpc.testing protos serve the interop test server.
+GRPC_PROTO := /usr/share/grpc-proto
+PB_INCLUDE := /usr/include
+LIB_PROTOS := grpc/health/v1/health.proto grpc/reflection/v1/reflection.proto \
+              grpc/reflection/v1alpha/reflection.proto google/protobuf/descriptor.proto
+INTEROP_PROTOS := grpc/testing/empty.proto grpc/testing/messages.proto grpc/testing/test.proto
+LIB_PROTO_C := $(LIB_PROTOS:%.proto=$(GEN)/%.pb-c.c)
+LIB_PROTO_H := $(LIB_PROTO_C:.c=.h)
+INTEROP_PROTO_C := $(INTEROP_PROTOS:%.proto=$(GEN)/%.pb-c.c)
+
 LIB_SRCS := $(wildcard src/grpc/*.c)
-LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(LIB_PROTO_C:.c=.o)
 APP_SRCS := $(wildcard src/app/*.c src/todo/*.c)
 APP_OBJS := $(APP_SRCS:%.c=$(BUILD)/%.o)
-PROTO_C := $(GEN)/todos.pb-c.c
+PROTO_C := $(GEN)/todos.pb-c.c $(GEN)/todo_api_protoset.c
 PROTO_OBJS := $(PROTO_C:%.c=%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
@@ -55,7 +67,7 @@ INCLUDES := -Isrc/grpc -Isrc/todo -Isrc/app -I$(GEN)
 .PHONY: all run test unit integration lint format clean deps deps-test
 .DEFAULT_GOAL := all
 
-all: $(BUILD)/libugrpc.a $(BUILD)/ugrpc.pc $(BUILD)/todo-api
+all: $(BUILD)/libugrpc.a $(BUILD)/ugrpc.pc $(BUILD)/todo-api $(if $(wildcard tests/interop/server.c),$(BUILD)/interop-server)
 
 deps:
 	@bash third_party/deps.sh build
@@ -71,10 +83,36 @@ $(GEN)/todos.pb-c.c $(GEN)/todos.pb-c.h: proto/todos.proto | deps
 	@mkdir -p $(GEN)
 	protoc-c --c_out=$(GEN) -Iproto $<
 
+$(GEN)/grpc/%.pb-c.c $(GEN)/grpc/%.pb-c.h: $(GRPC_PROTO)/grpc/%.proto | deps
+	@mkdir -p $(GEN)
+	protoc-c --c_out=$(GEN) -I$(GRPC_PROTO) -I$(PB_INCLUDE) $<
+
+$(GEN)/google/protobuf/%.pb-c.c $(GEN)/google/protobuf/%.pb-c.h: $(PB_INCLUDE)/google/protobuf/%.proto | deps
+	@mkdir -p $(GEN)
+	protoc-c --c_out=$(GEN) -I$(PB_INCLUDE) $<
+
+# The descriptor set todo-api serves through reflection, embedded as bytes.
+$(GEN)/todo_api.protoset: proto/todos.proto | deps
+	@mkdir -p $(GEN)
+	protoc --include_imports --descriptor_set_out=$@ -Iproto -I$(GRPC_PROTO) -I$(PB_INCLUDE) \
+	  todos.proto grpc/health/v1/health.proto grpc/reflection/v1/reflection.proto \
+	  grpc/reflection/v1alpha/reflection.proto
+
+$(GEN)/%_protoset.c: $(GEN)/%.protoset
+	@{ echo '/* Generated from $(notdir $<); do not edit. */'; \
+	   echo '#include <stddef.h>'; \
+	   echo 'extern const unsigned char $*_protoset[];'; \
+	   echo 'extern const size_t $*_protoset_len;'; \
+	   echo 'const unsigned char $*_protoset[] = {'; \
+	   od -An -v -tx1 $< | sed 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	   echo '};'; echo 'const size_t $*_protoset_len = sizeof($*_protoset);'; } > $@
+
 $(GEN)/%.o: $(GEN)/%.c
+	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -Wmissing-prototypes,$(ALL_CFLAGS)) -I$(GEN) -c $< -o $@
 
 $(APP_OBJS): $(GEN)/todos.pb-c.h
+$(LIB_SRCS:%.c=$(BUILD)/%.o): $(LIB_PROTO_H)
 
 $(BUILD)/libugrpc.a: $(LIB_OBJS)
 	@rm -f $@
@@ -89,6 +127,12 @@ $(BUILD)/ugrpc.pc: Makefile
 
 $(BUILD)/todo-api: $(APP_OBJS) $(PROTO_OBJS) $(BUILD)/libugrpc.a
 	$(CC) $(LDFLAGS) -o $@ $(APP_OBJS) $(PROTO_OBJS) $(BUILD)/libugrpc.a $(LIBS)
+
+# The interop test server: grpc.testing.TestService on the library.
+INTEROP_OBJS := $(INTEROP_PROTO_C:.c=.o)
+$(BUILD)/tests/interop/server.o: $(INTEROP_PROTO_C:.c=.h)
+$(BUILD)/interop-server: $(BUILD)/tests/interop/server.o $(INTEROP_OBJS) $(BUILD)/libugrpc.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # Unit tests link the objects they test directly, internal headers included.
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB_OBJS) $(filter-out $(BUILD)/src/app/main.o,$(APP_OBJS)) $(PROTO_OBJS) | deps

@@ -28,6 +28,13 @@ static const key_def keys[] = {
      "numeric IPv4 or IPv6 address to listen on (\"\" means 0.0.0.0)"},
     {"SERVER_PORT", "port", T_UINT, "8000", 0, 65535, NULL, OFF(server_port),
      "TCP port for gRPC (h2c); 0 picks a free port"},
+    {"TLS_CERT", "tls-cert", T_STR, "", 0, 0, NULL, OFF(tls_cert),
+     "PEM certificate chain; with TLS_KEY, SERVER_PORT speaks TLS (ALPN h2)"},
+    {"TLS_KEY", "tls-key", T_STR, "", 0, 0, NULL, OFF(tls_key), "PEM private key for TLS_CERT"},
+    {"TLS_CLIENT_CA", "tls-client-ca", T_STR, "", 0, 0, NULL, OFF(tls_client_ca),
+     "PEM CA bundle; when set, clients must present a certificate it signed (mTLS)"},
+    {"PLAINTEXT_PORT", "plaintext-port", T_UINT, "0", 0, 65535, NULL, OFF(plaintext_port),
+     "with TLS on, also serve h2c on this port (for Kubernetes gRPC probes); 0: off"},
     {"MAX_RECV_MSG_SIZE", "max-recv-msg-size", T_SIZE, "4MiB", 1, 1u << 30, NULL,
      OFF(max_recv_msg_size), "largest request message (bytes, or with KiB/MiB)"},
     {"MAX_SEND_MSG_SIZE", "max-send-msg-size", T_SIZE, "4MiB", 1, 1u << 30, NULL,
@@ -240,5 +247,14 @@ int todo_config_load(todo_config *cfg, int argc, char **argv, FILE *out, char *e
         if (apply(cfg, k, v, source, err, errlen) < 0) result = TODO_CONFIG_ERROR;
     }
     todo_env_free(&dotenv);
+    if (result == TODO_CONFIG_OK && (cfg->tls_cert[0] != '\0') != (cfg->tls_key[0] != '\0')) {
+        snprintf(err, errlen, "invalid %s: TLS_CERT and TLS_KEY go together",
+                 cfg->tls_cert[0] ? "TLS_KEY (missing)" : "TLS_CERT (missing)");
+        result = TODO_CONFIG_ERROR;
+    }
+    if (result == TODO_CONFIG_OK && cfg->tls_client_ca[0] && !cfg->tls_cert[0]) {
+        snprintf(err, errlen, "invalid TLS_CLIENT_CA: needs TLS_CERT and TLS_KEY");
+        result = TODO_CONFIG_ERROR;
+    }
     return result;
 }

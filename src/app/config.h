@@ -26,6 +26,11 @@ typedef struct todo_config {
     uint64_t worker_queue_max;
     uint64_t shutdown_grace_ms;
 
+    char tls_cert[512];
+    char tls_key[512];
+    char tls_client_ca[512];
+    int plaintext_port;
+
     char store[16];
     uint64_t store_delay_ms;
 

@@ -92,12 +92,35 @@ int main(int argc, char **argv)
         fprintf(stderr, "todo-api: cannot register service: %s\n", ugrpc_strerror(rv));
         return 1;
     }
-    rv = ugrpc_server_listen(a.srv, cfg.server_host, cfg.server_port);
+    int tls = cfg.tls_cert[0] != '\0';
+    if (tls) {
+        ugrpc_tls_options t = {.cert_file = cfg.tls_cert,
+                               .key_file = cfg.tls_key,
+                               .client_ca_file = cfg.tls_client_ca[0] ? cfg.tls_client_ca : NULL};
+        rv = ugrpc_server_listen_tls(a.srv, cfg.server_host, cfg.server_port, &t);
+        if (rv == UGRPC_EINVAL) {
+            fprintf(stderr, "todo-api: invalid TLS_CERT/TLS_KEY/TLS_CLIENT_CA: OpenSSL rejected "
+                            "them (see the log line above)\n");
+            return 2;
+        }
+    } else {
+        rv = ugrpc_server_listen(a.srv, cfg.server_host, cfg.server_port);
+    }
     if (rv < 0) {
         todo_log(UGRPC_LOG_ERROR, "cannot listen on %s:%d", cfg.server_host, cfg.server_port);
         return 1;
     }
-    todo_log(UGRPC_LOG_INFO, "listening on %s:%d (h2c)", cfg.server_host, ugrpc_server_port(a.srv));
+    todo_log(UGRPC_LOG_INFO, "listening on %s:%d (%s)", cfg.server_host, ugrpc_server_port(a.srv),
+             tls ? (cfg.tls_client_ca[0] ? "TLS, client certificates required" : "TLS") : "h2c");
+    if (tls && cfg.plaintext_port != 0) {
+        if (ugrpc_server_listen(a.srv, cfg.server_host, cfg.plaintext_port) < 0) {
+            todo_log(UGRPC_LOG_ERROR, "cannot listen on %s:%d", cfg.server_host,
+                     cfg.plaintext_port);
+            return 1;
+        }
+        todo_log(UGRPC_LOG_INFO, "listening on %s:%d (h2c)", cfg.server_host,
+                 ugrpc_server_port(a.srv));
+    }
 
     uv_signal_init(a.loop, &a.sigterm);
     uv_signal_init(a.loop, &a.sigint);

@@ -14,12 +14,22 @@
 
 #include "call.h"
 #include "h2.h"
+#include "tls.h"
 
 static void on_close(uv_handle_t *h);
 
 static size_t pending_output(const ugrpc__conn *conn)
 {
-    return ugrpc__buf_avail(&conn->out) + ugrpc__buf_avail(&conn->wbuf);
+    return ugrpc__buf_avail(&conn->out) + ugrpc__buf_avail(&conn->tout) +
+           ugrpc__buf_avail(&conn->wbuf);
+}
+
+/* Hands plaintext to nghttp2. */
+static int feed_h2(void *ud, const uint8_t *p, size_t n)
+{
+    ugrpc__conn *conn = ud;
+    ssize_t rv = nghttp2_session_mem_recv(conn->h2, p, n);
+    return rv < 0 ? (int)rv : 0;
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -50,7 +60,20 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     srv->stats.bytes_in += (uint64_t)nread;
-    ssize_t rv = nghttp2_session_mem_recv(conn->h2, (const uint8_t *)buf->base, (size_t)nread);
+    int rv;
+    if (conn->tls != NULL) {
+        rv = ugrpc__tls_feed(conn->tls, (const uint8_t *)buf->base, (size_t)nread, feed_h2, conn);
+        if (rv == UGRPC_EPROTO || rv == UGRPC_ENOMEM) {
+            /* Send the alert, if any, then close. */
+            ugrpc__log(srv, UGRPC_LOG_DEBUG, "TLS: closing connection");
+            conn->close_after_flush = 1;
+            ugrpc__server_want_flush(srv, conn);
+            uv_read_stop(stream);
+            return;
+        }
+    } else {
+        rv = feed_h2(conn, (const uint8_t *)buf->base, (size_t)nread);
+    }
     if (rv < 0) {
         ugrpc__log(srv, UGRPC_LOG_DEBUG, "closing connection: %s", nghttp2_strerror((int)rv));
         if (rv == NGHTTP2_ERR_BAD_CLIENT_MAGIC || rv == NGHTTP2_ERR_FLOODED ||
@@ -104,21 +127,31 @@ static int produce(ugrpc__conn *conn)
 void ugrpc__conn_flush(ugrpc__conn *conn)
 {
     if (conn->closing || conn->writing) return;
-    int rv = produce(conn);
+    int rv = conn->close_after_flush ? 0 : produce(conn);
     if (rv < 0) {
         ugrpc__log(conn->srv, UGRPC_LOG_DEBUG, "session error: %s", nghttp2_strerror(rv));
         ugrpc__conn_close(conn);
         return;
     }
-    if (ugrpc__buf_avail(&conn->out) == 0) {
-        if (!nghttp2_session_want_read(conn->h2) && !nghttp2_session_want_write(conn->h2))
+    ugrpc__buf *ready = &conn->out;
+    if (conn->tls != NULL) {
+        if ((!conn->close_after_flush && ugrpc__tls_write(conn->tls, &conn->out) < 0) ||
+            ugrpc__tls_take_output(conn->tls, &conn->tout) < 0) {
+            ugrpc__conn_close(conn);
+            return;
+        }
+        ready = &conn->tout;
+    }
+    if (ugrpc__buf_avail(ready) == 0) {
+        if (conn->close_after_flush ||
+            (!nghttp2_session_want_read(conn->h2) && !nghttp2_session_want_write(conn->h2)))
             ugrpc__conn_close(conn);
         return;
     }
     /* Swap: what was produced is written; the next turn fills the other. */
     ugrpc__buf tmp = conn->wbuf;
-    conn->wbuf = conn->out;
-    conn->out = tmp;
+    conn->wbuf = *ready;
+    *ready = tmp;
     uv_buf_t b = uv_buf_init((char *)conn->wbuf.data + conn->wbuf.off,
                              (unsigned)ugrpc__buf_avail(&conn->wbuf));
     conn->wreq.data = conn;
@@ -151,7 +184,9 @@ static void on_close(uv_handle_t *h)
     ugrpc_server *srv = conn->srv;
     if (conn->h2 != NULL) nghttp2_session_del(conn->h2);
     ugrpc__buf_free(&conn->out);
+    ugrpc__buf_free(&conn->tout);
     ugrpc__buf_free(&conn->wbuf);
+    ugrpc__tls_free(conn->tls);
     if (conn->prev != NULL)
         conn->prev->next = conn->next;
     else
@@ -167,8 +202,9 @@ static void on_refused_close(uv_handle_t *h)
     ugrpc__free(h);
 }
 
-void ugrpc__conn_accept(ugrpc_server *srv, uv_stream_t *listener)
+void ugrpc__conn_accept(ugrpc_server *srv, ugrpc__listener *l)
 {
+    uv_stream_t *listener = (uv_stream_t *)&l->tcp;
     ugrpc__conn *conn = ugrpc__calloc(1, sizeof(*conn));
     if (conn == NULL) {
         /* Accept and drop, or the listener would report the same pending
@@ -211,7 +247,8 @@ void ugrpc__conn_accept(ugrpc_server *srv, uv_stream_t *listener)
     int namelen = sizeof(conn->peer);
     uv_tcp_getpeername(&conn->tcp, (struct sockaddr *)&conn->peer, &namelen);
     uv_tcp_nodelay(&conn->tcp, 1);
-    if (ugrpc__h2_session_new(conn) != 0 ||
+    if ((l->tls_ctx != NULL && (conn->tls = ugrpc__tls_new(l->tls_ctx)) == NULL) ||
+        ugrpc__h2_session_new(conn) != 0 ||
         uv_read_start((uv_stream_t *)&conn->tcp, on_alloc, on_read) != 0) {
         ugrpc__log(srv, UGRPC_LOG_ERROR, "cannot set up connection");
         ugrpc__conn_close(conn);

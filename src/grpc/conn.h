@@ -23,22 +23,25 @@ struct ugrpc__conn {
     ugrpc__conn *flush_next;  /* server's flush queue */
     struct ugrpc_call *calls; /* live calls on this connection (doubly linked) */
 
-    ugrpc__buf out;  /* output being produced */
-    ugrpc__buf wbuf; /* output being written by uv_write */
+    struct ugrpc__tls *tls; /* NULL on h2c connections */
+    ugrpc__buf out;         /* output being produced (plaintext) */
+    ugrpc__buf tout;        /* TLS records waiting to be written */
+    ugrpc__buf wbuf;        /* output being written by uv_write */
     uv_write_t wreq;
 
     unsigned flush_queued : 1;
     unsigned writing : 1;
     unsigned read_paused : 1; /* reading stopped: too much output pending */
     unsigned closing : 1;
-    unsigned goaway_final : 1; /* the second GOAWAY of a shutdown was sent */
+    unsigned goaway_final : 1;      /* the second GOAWAY of a shutdown was sent */
+    unsigned close_after_flush : 1; /* close once pending output is written */
 
     struct sockaddr_storage peer;
 };
 
 /* Accepts a pending connection on `listener`. Errors are logged; a refused
  * or failed connection is closed. */
-void ugrpc__conn_accept(ugrpc_server *srv, uv_stream_t *listener);
+void ugrpc__conn_accept(ugrpc_server *srv, ugrpc__listener *listener);
 
 /* Produces nghttp2 output into the buffer and starts a write when none is in
  * flight; closes the connection when the session is done. */

@@ -20,6 +20,9 @@
 #include "compress.h"
 #include "conn.h"
 #include "h2.h"
+#include "health.h"
+#include "reflection.h"
+#include "tls.h"
 
 void ugrpc_server_options_init(ugrpc_server_options *o)
 {
@@ -177,19 +180,20 @@ static void on_connection(uv_stream_t *listener, int status)
         ugrpc__log(l->srv, UGRPC_LOG_WARN, "accept: %s", uv_strerror(status));
         return;
     }
-    ugrpc__conn_accept(l->srv, listener);
+    ugrpc__conn_accept(l->srv, l);
 }
 
 static void on_listener_close(uv_handle_t *h)
 {
     ugrpc__listener *l = h->data;
     ugrpc_server *srv = l->srv;
+    ugrpc__tls_ctx_free(l->tls_ctx);
     ugrpc__free(l);
     srv->listeners_closing--;
     ugrpc__server_maybe_finish(srv);
 }
 
-int ugrpc_server_listen(ugrpc_server *srv, const char *host, int port)
+static int listen_on(ugrpc_server *srv, const char *host, int port, const ugrpc_tls_options *tls)
 {
     if (srv->shutting_down) return UGRPC_ESTATE;
     if (port < 0 || port > 65535) return UGRPC_EADDR;
@@ -200,9 +204,15 @@ int ugrpc_server_listen(ugrpc_server *srv, const char *host, int port)
         ugrpc__log(srv, UGRPC_LOG_ERROR, "listen: not a numeric IP address: %s", host);
         return UGRPC_EADDR;
     }
+    ugrpc__tls_ctx *ctx = NULL;
+    if (tls != NULL && (ctx = ugrpc__tls_ctx_new(srv, tls)) == NULL) return UGRPC_EINVAL;
     ugrpc__listener *l = ugrpc__calloc(1, sizeof(*l));
-    if (l == NULL) return UGRPC_ENOMEM;
+    if (l == NULL) {
+        ugrpc__tls_ctx_free(ctx);
+        return UGRPC_ENOMEM;
+    }
     l->srv = srv;
+    l->tls_ctx = ctx;
     l->tcp.data = l;
     uv_tcp_init(srv->loop, &l->tcp);
     int rv = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, 0);
@@ -221,6 +231,18 @@ int ugrpc_server_listen(ugrpc_server *srv, const char *host, int port)
     l->next = srv->listeners;
     srv->listeners = l;
     return 0;
+}
+
+int ugrpc_server_listen(ugrpc_server *srv, const char *host, int port)
+{
+    return listen_on(srv, host, port, NULL);
+}
+
+int ugrpc_server_listen_tls(ugrpc_server *srv, const char *host, int port,
+                            const ugrpc_tls_options *tls)
+{
+    if (tls == NULL || tls->cert_file == NULL || tls->key_file == NULL) return UGRPC_EINVAL;
+    return listen_on(srv, host, port, tls);
 }
 
 int ugrpc_server_port(const ugrpc_server *srv)
@@ -276,6 +298,9 @@ void ugrpc__server_maybe_finish(ugrpc_server *srv)
 static void on_goaway_timer(uv_timer_t *t)
 {
     ugrpc_server *srv = t->data;
+    /* Watch streams never end by themselves: close them so connections can
+     * drain. */
+    ugrpc__health_end_watches(srv);
     for (ugrpc__conn *c = srv->conns; c != NULL; c = c->next)
         ugrpc__conn_goaway_final(c);
 }
@@ -297,6 +322,7 @@ int ugrpc_server_shutdown(ugrpc_server *srv, uint64_t grace_ms, ugrpc_shutdown_c
 {
     if (srv->shutting_down) return UGRPC_ESTATE;
     srv->shutting_down = 1;
+    ugrpc__health_shutdown(srv);
     srv->shutdown_cb = cb;
     srv->shutdown_data = data;
     ugrpc__listener *l = srv->listeners;
@@ -329,6 +355,8 @@ int ugrpc_server_free(ugrpc_server *srv)
     ugrpc__router_free(&srv->router);
     ugrpc__deadlines_free(&srv->deadlines);
     ugrpc__zstate_free(&srv->zstate);
+    ugrpc__health_free(srv);
+    ugrpc__reflection_free(srv);
     ugrpc__h2_teardown(srv);
     ugrpc__free(srv->read_buf);
     ugrpc__free(srv);

@@ -18,6 +18,7 @@ typedef struct ugrpc__conn ugrpc__conn;
 typedef struct ugrpc__listener {
     uv_tcp_t tcp;
     ugrpc_server *srv;
+    struct ssl_ctx_st *tls_ctx; /* NULL for h2c */
     struct ugrpc__listener *next;
 } ugrpc__listener;
 
@@ -53,6 +54,9 @@ struct ugrpc_server {
 
     /* Calls whose writable callback is due (singly linked, each holds a ref). */
     struct ugrpc_call *writable_head;
+    /* Optional services (health.c, reflection.c), NULL until enabled. */
+    struct ugrpc__health *health;
+    struct ugrpc__reflection *reflection;
     /* zlib states for gzip, created on first use. */
     struct ugrpc__zstate *zstate;
 

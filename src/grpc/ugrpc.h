@@ -149,6 +149,30 @@ typedef struct ugrpc_server_options {
     /* Response bytes one call may queue beyond what HTTP/2 flow control lets
      * out; ugrpc_call_send() answers UGRPC_EAGAIN above it. Default 64 KiB. */
     size_t max_send_queue;
+    /* A connection that has not completed its TLS handshake and HTTP/2
+     * preface within this time is closed. Default 10 s. */
+    uint64_t handshake_timeout_ms;
+    /* After this long without hearing from the client, the server sends a
+     * PING; no answer within keepalive_timeout_ms closes the connection.
+     * 0 disables. Defaults 2 h and 20 s (grpc-go's). */
+    uint64_t keepalive_time_ms;
+    uint64_t keepalive_timeout_ms;
+    /* Keepalive enforcement: a client PING sooner than this after the
+     * previous one (or any PING while no call is open, unless
+     * keepalive_permit_without_stream) is a strike; after 2 strikes the
+     * connection gets GOAWAY(ENHANCE_YOUR_CALM, "too_many_pings") and is
+     * closed. Default 5 min, not permitted. 0 disables enforcement. */
+    uint64_t keepalive_min_time_ms;
+    int keepalive_permit_without_stream;
+    /* A connection with no open call for this long is sent a graceful GOAWAY.
+     * 0 (default) disables. */
+    uint64_t max_connection_idle_ms;
+    /* A connection older than this (each with +-10% jitter) is sent a
+     * graceful two-phase GOAWAY so clients reconnect and rebalance; after a
+     * further max_connection_age_grace_ms it is closed. 0 (default) disables
+     * each. */
+    uint64_t max_connection_age_ms;
+    uint64_t max_connection_age_grace_ms;
     /* listen(2) backlog. Default 511. */
     int backlog;
     /* Logging hook and its argument; NULL discards all log lines. */
@@ -225,6 +249,24 @@ UGRPC_EXTERN int ugrpc_server_add_method(ugrpc_server *srv, const ugrpc_method *
  * Errors: UGRPC_EADDR (bad address, or bind/listen failed: the log says
  * why), UGRPC_ESTATE (the server is shutting down), UGRPC_ENOMEM. */
 UGRPC_EXTERN int ugrpc_server_listen(ugrpc_server *srv, const char *host, int port);
+
+/* TLS settings for ugrpc_server_listen_tls(). Files are PEM. */
+typedef struct ugrpc_tls_options {
+    const char *cert_file; /* certificate chain, required */
+    const char *key_file;  /* private key, required */
+    /* When set, client certificates are verified against these CAs and
+     * required (mutual TLS); clients without one fail the handshake. */
+    const char *client_ca_file;
+} ugrpc_tls_options;
+
+/* Like ugrpc_server_listen() but every connection speaks TLS 1.2 or newer
+ * and must negotiate ALPN "h2"; a client that does not is refused during the
+ * handshake. The files are read now; `tls` is not kept.
+ * Errors: UGRPC_EINVAL (missing file names, or a certificate, key or CA
+ * that OpenSSL rejects: the log says which), UGRPC_EADDR, UGRPC_ESTATE,
+ * UGRPC_ENOMEM. */
+UGRPC_EXTERN int ugrpc_server_listen_tls(ugrpc_server *srv, const char *host, int port,
+                                         const ugrpc_tls_options *tls);
 
 /* Returns the port of the most recent successful listen, or UGRPC_ESTATE if
  * the server is not listening. */
@@ -377,6 +419,38 @@ typedef void (*ugrpc_work_fn)(void *arg);
 typedef void (*ugrpc_done_fn)(ugrpc_call *call, void *arg, int status);
 UGRPC_EXTERN int ugrpc_call_offload(ugrpc_call *call, ugrpc_work_fn work, ugrpc_done_fn done,
                                     void *arg);
+
+/* ---- Health (grpc.health.v1.Health) ------------------------------------- */
+
+typedef enum {
+    UGRPC_HEALTH_UNKNOWN = 0,
+    UGRPC_HEALTH_SERVING = 1,
+    UGRPC_HEALTH_NOT_SERVING = 2,
+} ugrpc_health_status;
+
+/* Registers grpc.health.v1.Health (Check and Watch) on the server, with the
+ * overall service "" SERVING. Check answers NOT_FOUND for an unknown service;
+ * Watch sends the current status at once and every change after, and for an
+ * unknown service SERVICE_UNKNOWN with the stream kept open (as the health
+ * checking protocol specifies). When the server shuts down, every service
+ * turns NOT_SERVING first.
+ * Errors: UGRPC_EEXIST (already enabled), UGRPC_ENOMEM. */
+UGRPC_EXTERN int ugrpc_health_enable(ugrpc_server *srv);
+
+/* Sets the status of `service` ("" is the whole server); the name is copied.
+ * Watchers of that service are told. Errors: UGRPC_ESTATE (health not
+ * enabled), UGRPC_EINVAL (status not SERVING or NOT_SERVING), UGRPC_ENOMEM. */
+UGRPC_EXTERN int ugrpc_health_set(ugrpc_server *srv, const char *service,
+                                  ugrpc_health_status status);
+
+/* ---- Reflection (grpc.reflection.v1 and v1alpha) ------------------------- */
+
+/* Registers ServerReflectionInfo of grpc.reflection.v1 and v1alpha, answering
+ * from a serialized google.protobuf.FileDescriptorSet (as written by
+ * `protoc --include_imports --descriptor_set_out`), which is not copied and
+ * must outlive the server. list_services names every registered service.
+ * Errors: UGRPC_EINVAL (the set does not parse), UGRPC_EEXIST, UGRPC_ENOMEM. */
+UGRPC_EXTERN int ugrpc_reflection_enable(ugrpc_server *srv, const void *fdset, size_t len);
 
 /* ---- Small utilities shared with embedders and tests -------------------- */
 
