@@ -8,7 +8,7 @@
 #include "dotenv.h"
 #include "ugrpc.h"
 
-typedef enum { T_STR, T_UINT, T_SIZE, T_ENUM } key_type;
+typedef enum { T_STR, T_UINT, T_SIZE, T_ENUM, T_DURATION, T_BOOL } key_type;
 
 typedef struct key_def {
     const char *key;  /* environment / .env name */
@@ -49,8 +49,30 @@ static const key_def keys[] = {
      OFF(max_output_buffer), "output buffered per connection before backpressure"},
     {"WORKER_QUEUE_MAX", "worker-queue-max", T_UINT, "1024", 1, 1u << 20, NULL,
      OFF(worker_queue_max), "jobs queued on the worker pool before RESOURCE_EXHAUSTED"},
-    {"SHUTDOWN_GRACE_MS", "shutdown-grace-ms", T_UINT, "10000", 0, 3600000, NULL,
-     OFF(shutdown_grace_ms), "time calls in flight get to finish on SIGTERM"},
+    {"SHUTDOWN_GRACE", "shutdown-grace", T_DURATION, "10s", 0, 3600000, NULL,
+     OFF(shutdown_grace_ms), "time calls in flight get to finish on SIGTERM (e.g. 500ms, 10s, 1m)"},
+    {"DRAIN_DELAY", "drain-delay", T_DURATION, "0s", 0, 3600000, NULL, OFF(drain_delay_ms),
+     "on SIGTERM, report NOT_SERVING this long before sending GOAWAY (let load balancers "
+     "notice)"},
+    {"HANDSHAKE_TIMEOUT", "handshake-timeout", T_DURATION, "10s", 1, 3600000, NULL,
+     OFF(handshake_timeout_ms), "close connections without TLS and HTTP/2 preface by then"},
+    {"KEEPALIVE_TIME", "keepalive-time", T_DURATION, "2h", 0, UINT32_MAX, NULL,
+     OFF(keepalive_time_ms), "PING a client silent this long (0: never)"},
+    {"KEEPALIVE_TIMEOUT", "keepalive-timeout", T_DURATION, "20s", 1, UINT32_MAX, NULL,
+     OFF(keepalive_timeout_ms), "close when that PING is not answered in time"},
+    {"KEEPALIVE_MIN_TIME", "keepalive-min-time", T_DURATION, "5m", 0, UINT32_MAX, NULL,
+     OFF(keepalive_min_time_ms),
+     "client PINGs closer than this are strikes; 3 strikes: GOAWAY too_many_pings (0: off)"},
+    {"KEEPALIVE_PERMIT_WITHOUT_STREAM", "keepalive-permit-without-stream", T_BOOL, "false", 0, 0,
+     NULL, OFF(keepalive_permit_without_stream), "allow client PINGs with no call open"},
+    {"MAX_CONNECTION_IDLE", "max-connection-idle", T_DURATION, "0s", 0, UINT32_MAX, NULL,
+     OFF(max_connection_idle_ms), "GOAWAY connections idle this long (0: never)"},
+    {"MAX_CONNECTION_AGE", "max-connection-age", T_DURATION, "0s", 0, UINT32_MAX, NULL,
+     OFF(max_connection_age_ms),
+     "GOAWAY connections this old, +-10% jitter, so clients rebalance across pods (0: never)"},
+    {"MAX_CONNECTION_AGE_GRACE", "max-connection-age-grace", T_DURATION, "0s", 0, UINT32_MAX, NULL,
+     OFF(max_connection_age_grace_ms),
+     "then close them after this much more time (0: wait for their calls)"},
     {"STORE", "store", T_ENUM, "memory", 0, 0, "memory", OFF(store),
      "todo store: memory (embedded, seeded)"},
     {"STORE_DELAY_MS", "store-delay-ms", T_UINT, "0", 0, 60000, NULL, OFF(store_delay_ms),
@@ -78,6 +100,32 @@ void todo_config_usage(FILE *out)
                 k->def[0] ? k->def : "\"\"", k->help, k->choices ? "; one of " : "",
                 k->choices ? k->choices : "");
     }
+}
+
+/* Parses a duration: digits then ms, s, m or h ("0" alone is allowed). */
+static int parse_duration(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (*s < '0' || *s > '9') return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0) return -1;
+    uint64_t mul;
+    if (strcmp(end, "ms") == 0)
+        mul = 1;
+    else if (strcmp(end, "s") == 0)
+        mul = 1000;
+    else if (strcmp(end, "m") == 0)
+        mul = 60000;
+    else if (strcmp(end, "h") == 0)
+        mul = 3600000;
+    else if (*end == '\0' && v == 0)
+        mul = 1;
+    else
+        return -1;
+    if (v > UINT64_MAX / mul) return -1;
+    *out = v * mul;
+    return 0;
 }
 
 /* Parses a size with an optional KiB/MiB/GiB (or K/M/G) suffix. */
@@ -132,7 +180,7 @@ static int apply(todo_config *cfg, const key_def *k, const char *v, const char *
                  size_t errlen)
 {
     char *dst = (char *)cfg + k->offset;
-    uint64_t n;
+    uint64_t n = 0;
     switch (k->type) {
     case T_STR:
     case T_ENUM:
@@ -148,6 +196,26 @@ static int apply(todo_config *cfg, const key_def *k, const char *v, const char *
         }
         strcpy(dst, v);
         return 0;
+    case T_BOOL:
+        if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0) {
+            n = 1;
+        } else if (strcmp(v, "false") == 0 || strcmp(v, "0") == 0) {
+            n = 0;
+        } else {
+            snprintf(err, errlen, "invalid %s=\"%s\" (from %s): expected true or false", k->key, v,
+                     source);
+            return -1;
+        }
+        break;
+    case T_DURATION:
+        if (parse_duration(v, &n) < 0 || n < k->min || n > k->max) {
+            snprintf(err, errlen,
+                     "invalid %s=\"%s\" (from %s): expected a duration such as 500ms, 10s, 5m "
+                     "or 2h, from %llums to %llums",
+                     k->key, v, source, (unsigned long long)k->min, (unsigned long long)k->max);
+            return -1;
+        }
+        break;
     case T_UINT:
     case T_SIZE:
         if ((k->type == T_UINT ? parse_uint(v, &n) : parse_size(v, &n)) < 0 || n < k->min ||
@@ -157,13 +225,14 @@ static int apply(todo_config *cfg, const key_def *k, const char *v, const char *
                      (unsigned long long)k->min, (unsigned long long)k->max);
             return -1;
         }
-        if (k->size == sizeof(int))
-            *(int *)(void *)dst = (int)n;
-        else
-            *(uint64_t *)(void *)dst = n;
-        return 0;
+        break;
     }
-    return -1;
+    /* Numbers land in an int or a uint64_t field, told apart by size. */
+    if (k->size == sizeof(int))
+        *(int *)(void *)dst = (int)n;
+    else
+        *(uint64_t *)(void *)dst = n;
+    return 0;
 }
 
 static const key_def *find_flag(const char *name, size_t len)

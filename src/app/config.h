@@ -25,6 +25,15 @@ typedef struct todo_config {
     uint64_t max_output_buffer;
     uint64_t worker_queue_max;
     uint64_t shutdown_grace_ms;
+    uint64_t drain_delay_ms;
+    uint64_t handshake_timeout_ms;
+    uint64_t keepalive_time_ms;
+    uint64_t keepalive_timeout_ms;
+    uint64_t keepalive_min_time_ms;
+    int keepalive_permit_without_stream;
+    uint64_t max_connection_idle_ms;
+    uint64_t max_connection_age_ms;
+    uint64_t max_connection_age_grace_ms;
 
     char tls_cert[512];
     char tls_key[512];

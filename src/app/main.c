@@ -78,6 +78,14 @@ int main(int argc, char **argv)
     opts.max_connections = (unsigned)cfg.max_connections;
     opts.max_output_buffer = cfg.max_output_buffer;
     opts.max_pending_work = (unsigned)cfg.worker_queue_max;
+    opts.handshake_timeout_ms = cfg.handshake_timeout_ms;
+    opts.keepalive_time_ms = cfg.keepalive_time_ms;
+    opts.keepalive_timeout_ms = cfg.keepalive_timeout_ms;
+    opts.keepalive_min_time_ms = cfg.keepalive_min_time_ms;
+    opts.keepalive_permit_without_stream = cfg.keepalive_permit_without_stream;
+    opts.max_connection_idle_ms = cfg.max_connection_idle_ms;
+    opts.max_connection_age_ms = cfg.max_connection_age_ms;
+    opts.max_connection_age_grace_ms = cfg.max_connection_age_grace_ms;
     opts.log = todo_log_hook;
     opts.log_level = todo_log_level();
 

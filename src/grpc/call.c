@@ -43,6 +43,7 @@ ugrpc_call *ugrpc__call_new(ugrpc__conn *conn, int32_t stream_id)
     call->next = conn->calls;
     if (conn->calls != NULL) conn->calls->prev = call;
     conn->calls = call;
+    conn->nstreams++;
     srv->calls_live++;
     srv->stats.calls_started++;
     srv->stats.calls_active++;
@@ -61,6 +62,7 @@ static void unlink_from_conn(ugrpc_call *call)
     if (call->next != NULL) call->next->prev = call->prev;
     call->prev = call->next = NULL;
     call->conn = NULL;
+    if (--conn->nstreams == 0) conn->idle_since = uv_now(call->srv->loop);
     call->srv->stats.calls_active--;
 }
 

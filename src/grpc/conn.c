@@ -14,6 +14,7 @@
 
 #include "call.h"
 #include "h2.h"
+#include "lifetime.h"
 #include "tls.h"
 
 static void on_close(uv_handle_t *h);
@@ -60,6 +61,9 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     srv->stats.bytes_in += (uint64_t)nread;
+    /* Anything from the client proves the connection alive. */
+    conn->last_read_at = uv_now(srv->loop);
+    conn->ping_sent_at = 0;
     int rv;
     if (conn->tls != NULL) {
         rv = ugrpc__tls_feed(conn->tls, (const uint8_t *)buf->base, (size_t)nread, feed_h2, conn);
@@ -244,6 +248,7 @@ void ugrpc__conn_accept(ugrpc_server *srv, ugrpc__listener *l)
         uv_close((uv_handle_t *)&conn->tcp, on_close);
         return;
     }
+    ugrpc__lifetime_on_accept(conn);
     int namelen = sizeof(conn->peer);
     uv_tcp_getpeername(&conn->tcp, (struct sockaddr *)&conn->peer, &namelen);
     uv_tcp_nodelay(&conn->tcp, 1);
@@ -258,19 +263,36 @@ void ugrpc__conn_accept(ugrpc_server *srv, ugrpc__listener *l)
     ugrpc__server_want_flush(srv, conn);
 }
 
-void ugrpc__conn_goaway_notice(ugrpc__conn *conn)
+void ugrpc__conn_flush_then_close(ugrpc__conn *conn)
 {
-    if (conn->closing) return;
+    if (conn->closing || conn->close_after_flush) return;
+    /* Produce what nghttp2 holds (the GOAWAY) before closing the tap. */
+    int rv = produce(conn);
+    conn->close_after_flush = 1;
+    uv_read_stop((uv_stream_t *)&conn->tcp);
+    if (rv < 0)
+        ugrpc__conn_close(conn);
+    else
+        ugrpc__server_want_flush(conn->srv, conn);
+}
+
+void ugrpc__conn_goaway_notice(ugrpc__conn *conn, const char *reason)
+{
+    if (conn->closing || conn->goaway_phase > 0) return;
+    conn->goaway_phase = 1;
+    conn->goaway_reason = reason;
+    conn->goaway_at = uv_now(conn->srv->loop);
     nghttp2_submit_shutdown_notice(conn->h2);
     ugrpc__server_want_flush(conn->srv, conn);
 }
 
 void ugrpc__conn_goaway_final(ugrpc__conn *conn)
 {
-    if (conn->closing || conn->goaway_final) return;
-    conn->goaway_final = 1;
+    if (conn->closing || conn->goaway_phase > 1) return;
+    conn->goaway_phase = 2;
+    const char *r = conn->goaway_reason;
     nghttp2_submit_goaway(conn->h2, NGHTTP2_FLAG_NONE,
-                          nghttp2_session_get_last_proc_stream_id(conn->h2), NGHTTP2_NO_ERROR, NULL,
-                          0);
+                          nghttp2_session_get_last_proc_stream_id(conn->h2), NGHTTP2_NO_ERROR,
+                          (const uint8_t *)r, r ? strlen(r) : 0);
     ugrpc__server_want_flush(conn->srv, conn);
 }

@@ -37,6 +37,22 @@ struct ugrpc__conn {
     unsigned close_after_flush : 1; /* close once pending output is written */
 
     struct sockaddr_storage peer;
+
+    /* Lifetime bookkeeping (lifetime.c), all in uv_now() milliseconds. */
+    unsigned nstreams;          /* calls open on this connection */
+    unsigned handshaken : 1;    /* TLS done and the client's SETTINGS seen */
+    unsigned reset_strikes : 1; /* we sent HEADERS or DATA since the last PING */
+    uint8_t ping_strikes;
+    uint8_t goaway_phase;      /* 0 none, 1 notice sent, 2 final sent */
+    const char *goaway_reason; /* debug data for the final GOAWAY */
+    uint64_t created_at;
+    uint64_t last_read_at;
+    uint64_t idle_since;       /* when nstreams last dropped to 0 */
+    uint64_t age_deadline;     /* 0: no max age */
+    uint64_t goaway_at;        /* when phase one was sent */
+    uint64_t force_close_at;   /* 0: none */
+    uint64_t ping_sent_at;     /* keepalive PING outstanding since, or 0 */
+    uint64_t last_client_ping; /* 0: none yet */
 };
 
 /* Accepts a pending connection on `listener`. Errors are logged; a refused
@@ -51,8 +67,13 @@ void ugrpc__conn_flush(ugrpc__conn *conn);
  * the handle is closed and freed asynchronously. Idempotent. */
 void ugrpc__conn_close(ugrpc__conn *conn);
 
-/* Phase one and two of a graceful GOAWAY (see server shutdown). */
-void ugrpc__conn_goaway_notice(ugrpc__conn *conn);
+/* Queues the pending output and closes the connection once it is written. */
+void ugrpc__conn_flush_then_close(ugrpc__conn *conn);
+
+/* Phase one and two of a graceful GOAWAY: the notice (last stream id 2^31-1)
+ * keeps accepting streams the client already sent; the final one names the
+ * last stream processed, with `reason` as debug data ("max_age", ...). */
+void ugrpc__conn_goaway_notice(ugrpc__conn *conn, const char *reason);
 void ugrpc__conn_goaway_final(ugrpc__conn *conn);
 
 #endif

@@ -8,6 +8,7 @@
 
 #include "call.h"
 #include "conn.h"
+#include "lifetime.h"
 #include "server.h"
 
 static ugrpc_call *stream_call(nghttp2_session *s, int32_t stream_id)
@@ -44,7 +45,7 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8
 
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *ud)
 {
-    (void)ud;
+    ugrpc__conn *conn = ud;
     ugrpc_call *call;
     switch (frame->hd.type) {
     case NGHTTP2_HEADERS:
@@ -57,6 +58,15 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
         call = stream_call(s, frame->hd.stream_id);
         if (call != NULL && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
             ugrpc__call_on_end_stream(call);
+        break;
+    case NGHTTP2_SETTINGS:
+        conn->handshaken = 1; /* the client preface is complete */
+        break;
+    case NGHTTP2_PING:
+        if (frame->hd.flags & NGHTTP2_FLAG_ACK)
+            ugrpc__lifetime_on_ping_ack(conn);
+        else
+            ugrpc__lifetime_on_ping(conn);
         break;
     default:
         break;
@@ -77,7 +87,9 @@ static int on_data_chunk_recv(nghttp2_session *s, uint8_t flags, int32_t stream_
 
 static int on_frame_send(nghttp2_session *s, const nghttp2_frame *frame, void *ud)
 {
-    (void)ud;
+    ugrpc__conn *conn = ud;
+    if (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA)
+        conn->reset_strikes = 1;
     if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) ||
         !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
         return 0;

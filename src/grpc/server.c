@@ -21,6 +21,7 @@
 #include "conn.h"
 #include "h2.h"
 #include "health.h"
+#include "lifetime.h"
 #include "reflection.h"
 #include "tls.h"
 
@@ -36,6 +37,10 @@ void ugrpc_server_options_init(ugrpc_server_options *o)
     o->max_connections = 10000;
     o->max_pending_work = 1024;
     o->max_send_queue = 64u << 10;
+    o->handshake_timeout_ms = 10000;
+    o->keepalive_time_ms = 2u * 3600u * 1000u;
+    o->keepalive_timeout_ms = 20000;
+    o->keepalive_min_time_ms = 5u * 60u * 1000u;
     o->backlog = 511;
     o->log_level = UGRPC_LOG_INFO;
 }
@@ -112,6 +117,11 @@ void ugrpc__server_unqueue_flush(ugrpc_server *srv, ugrpc__conn *conn)
     conn->flush_queued = 0;
 }
 
+static void on_sweep(uv_timer_t *t)
+{
+    ugrpc__lifetime_sweep(t->data);
+}
+
 int ugrpc_server_new(uv_loop_t *loop, const ugrpc_server_options *opts, ugrpc_server **out)
 {
     if (loop == NULL || out == NULL) return UGRPC_EINVAL;
@@ -145,7 +155,12 @@ int ugrpc_server_new(uv_loop_t *loop, const ugrpc_server_options *opts, ugrpc_se
     srv->flush_check.data = srv->flush_idle.data = srv;
     srv->goaway_timer.data = srv->grace_timer.data = srv;
     ugrpc__deadlines_init(&srv->deadlines, loop, srv);
-    srv->handles_open = 5;
+    uv_timer_init(loop, &srv->sweep_timer);
+    srv->sweep_timer.data = srv;
+    uint64_t period = ugrpc__lifetime_period(&o);
+    uv_timer_start(&srv->sweep_timer, on_sweep, period, period);
+    uv_unref((uv_handle_t *)&srv->sweep_timer);
+    srv->handles_open = 6;
     uv_check_start(&srv->flush_check, on_check);
     /* The check handle alone must not keep an otherwise idle loop running. */
     uv_unref((uv_handle_t *)&srv->flush_check);
@@ -284,7 +299,7 @@ static void on_own_close(uv_handle_t *h)
 
 void ugrpc__server_maybe_finish(ugrpc_server *srv)
 {
-    if (!srv->shutting_down || srv->shutdown_done || srv->handles_open < 5) return;
+    if (!srv->shutting_down || srv->shutdown_done || srv->handles_open < 6) return;
     if (srv->listeners_closing > 0 || srv->conns != NULL || srv->calls_live > 0 ||
         srv->stats.work_pending > 0)
         return;
@@ -293,6 +308,7 @@ void ugrpc__server_maybe_finish(ugrpc_server *srv)
     uv_close((uv_handle_t *)&srv->goaway_timer, on_own_close);
     uv_close((uv_handle_t *)&srv->grace_timer, on_own_close);
     uv_close((uv_handle_t *)&srv->deadlines.timer, on_own_close);
+    uv_close((uv_handle_t *)&srv->sweep_timer, on_own_close);
 }
 
 static void on_goaway_timer(uv_timer_t *t)
@@ -337,7 +353,7 @@ int ugrpc_server_shutdown(ugrpc_server *srv, uint64_t grace_ms, ugrpc_shutdown_c
      * while streams already in flight from the client still get accepted.
      * Phase two, a round trip later, names the last stream processed. */
     for (ugrpc__conn *c = srv->conns; c != NULL; c = c->next)
-        ugrpc__conn_goaway_notice(c);
+        ugrpc__conn_goaway_notice(c, "shutdown");
     uint64_t phase2 = grace_ms < 1000 ? grace_ms / 2 : 1000;
     uv_timer_start(&srv->goaway_timer, on_goaway_timer, phase2, 0);
     uv_timer_start(&srv->grace_timer, on_grace_timer, grace_ms, 0);

@@ -62,7 +62,8 @@ struct ugrpc_server {
 
     /* Shutdown. */
     int shutting_down;
-    int handles_open; /* own handles not yet closed: check, idle, timers */
+    int handles_open;       /* own handles not yet closed: check, idle, timers */
+    uv_timer_t sweep_timer; /* connection lifetime checks (lifetime.c) */
     uv_timer_t goaway_timer;
     uv_timer_t grace_timer;
     ugrpc_shutdown_cb shutdown_cb;
