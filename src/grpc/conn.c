@@ -282,6 +282,8 @@ void ugrpc__conn_goaway_notice(ugrpc__conn *conn, const char *reason)
     conn->goaway_phase = 1;
     conn->goaway_reason = reason;
     conn->goaway_at = uv_now(conn->srv->loop);
+    ugrpc__log(conn->srv, UGRPC_LOG_DEBUG, "GOAWAY (%s) to a connection with %u open calls",
+               reason ? reason : "", conn->nstreams);
     nghttp2_submit_shutdown_notice(conn->h2);
     ugrpc__server_want_flush(conn->srv, conn);
 }
