@@ -148,7 +148,7 @@ int todo_dotenv_parse(const char *text, size_t len, todo_env *env, char *err, si
         int oom = sb_putn(&v, "", 0) < 0;
         if (p < end && (*p == '\'' || *p == '"')) {
             char q = *p++;
-            int closed = 0;
+            int closed = 0, open_line = line;
             while (p < end) {
                 char c = *p;
                 if (c == q) {
@@ -159,9 +159,9 @@ int todo_dotenv_parse(const char *text, size_t len, todo_env *env, char *err, si
                 if (c == '\n') line++;
                 if (q == '"' && c == '\\' && p + 1 < end) {
                     char e = p[1];
+                    /* As godotenv: \n \r \t become control characters, any
+                     * other escaped character stands for itself. */
                     char r = e == 'n' ? '\n' : e == 'r' ? '\r' : e == 't' ? '\t' : e;
-                    if (e != 'n' && e != 'r' && e != 't' && e != '\\' && e != '"' && e != '$')
-                        oom |= sb_putc(&v, '\\') < 0;
                     oom |= sb_putc(&v, r) < 0;
                     p += 2;
                     continue;
@@ -178,7 +178,7 @@ int todo_dotenv_parse(const char *text, size_t len, todo_env *env, char *err, si
             }
             if (!closed) {
                 free(v.p);
-                set_err(err, errlen, line, "unterminated quoted value");
+                set_err(err, errlen, open_line, "unterminated quoted value");
                 return -1;
             }
             /* Anything after the closing quote must be a comment. */

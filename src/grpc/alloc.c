@@ -125,6 +125,8 @@ void ugrpc__arena_init(ugrpc__arena *a, void *inline_mem, size_t inline_size)
 
 void *ugrpc__arena_alloc(ugrpc__arena *a, size_t size)
 {
+    /* Rounding and the chunk header must not wrap around. */
+    if (size > SIZE_MAX - CHUNK_HDR - _Alignof(max_align_t)) return NULL;
     size = ALIGN_UP(size ? size : 1, _Alignof(max_align_t));
     ugrpc__chunk *c = a->head;
     if (c == NULL || c->cap - c->used < size) {

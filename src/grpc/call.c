@@ -267,7 +267,20 @@ static void respond_plain(ugrpc_call *call, const char *status, const char *body
     want_flush(call);
 }
 
-/* Fails a call the library itself rejects, before its handler runs. */
+/* The library is about to end a call its handler holds (deadline, bad
+ * request message): the handler learns it lost the call. While on_cancel
+ * runs the call reads as dead, so the handler cannot answer it; the library
+ * then sends the status itself. */
+static void tell_handler_lost(ugrpc_call *call)
+{
+    if (!call->handler_started || call->method->on_cancel == NULL) return;
+    call->dead = 1;
+    call->method->on_cancel(call, call->method->data);
+    call->dead = 0;
+}
+
+/* Fails a call the library itself rejects: a bad request, before or while
+ * its handler runs. */
 static void fail(ugrpc_call *call, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void fail(ugrpc_call *call, int code, const char *fmt, ...)
@@ -280,6 +293,9 @@ static void fail(ugrpc_call *call, int code, const char *fmt, ...)
     va_end(ap);
     ugrpc__log(call->srv, UGRPC_LOG_DEBUG, "%.*s: %s: %s", (int)call->path_len,
                call->path ? call->path : "", ugrpc_status_name(code), msg);
+    /* A streaming handler may be running (a bad request message): it loses
+     * the call, as on expiry, and must hear so to release its state. */
+    tell_handler_lost(call);
     finish(call, code, msg);
 }
 
@@ -469,13 +485,7 @@ void ugrpc__call_on_headers_done(ugrpc_call *call)
 void ugrpc__call_expire(ugrpc_call *call)
 {
     if (call->finished || call->dead || call->conn == NULL) return;
-    if (call->handler_started && call->method->on_cancel != NULL) {
-        /* The handler learns it lost the call; while it runs the call reads
-         * as dead, so it cannot answer it. */
-        call->dead = 1;
-        call->method->on_cancel(call, call->method->data);
-        call->dead = 0;
-    }
+    tell_handler_lost(call);
     ugrpc__log(call->srv, UGRPC_LOG_DEBUG, "%s: deadline exceeded", call->path);
     finish(call, UGRPC_STATUS_DEADLINE_EXCEEDED, "deadline exceeded");
 }

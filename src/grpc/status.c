@@ -63,6 +63,8 @@ const char *ugrpc_strerror(int err)
         return "protocol error";
     case UGRPC_EADDR:
         return "cannot listen on address";
+    case UGRPC_EAGAIN:
+        return "send queue full: wait until writable";
     default:
         return "unknown error";
     }
@@ -72,31 +74,24 @@ static const char hexdigits[] = "0123456789ABCDEF";
 
 size_t ugrpc_percent_encode(const char *in, size_t len, char *out, size_t cap)
 {
-    size_t n = 0;
+    size_t n = 0;       /* length the full encoding needs */
+    size_t written = 0; /* bytes actually stored: whole characters and escapes only */
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)in[i];
-        if (c >= 0x20 && c <= 0x7E && c != '%') {
-            if (n + 1 < cap) out[n] = (char)c;
-            n++;
-        } else {
-            if (n + 3 < cap) {
+        size_t w = (c >= 0x20 && c <= 0x7E && c != '%') ? 1 : 3;
+        if (n == written && n + w < cap) {
+            if (w == 1) {
+                out[n] = (char)c;
+            } else {
                 out[n] = '%';
                 out[n + 1] = hexdigits[c >> 4];
                 out[n + 2] = hexdigits[c & 15];
             }
-            n += 3;
+            written += w;
         }
+        n += w;
     }
-    if (cap > 0) out[n < cap ? n : cap - 1] = '\0';
-    /* When truncated, never leave half an escape before the NUL. */
-    if (n >= cap && cap > 0) {
-        size_t end = cap - 1;
-        for (size_t k = end >= 2 ? end - 2 : 0; k < end; k++)
-            if (out[k] == '%') {
-                out[k] = '\0';
-                break;
-            }
-    }
+    if (cap > 0) out[written] = '\0';
     return n;
 }
 
