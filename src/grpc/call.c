@@ -225,7 +225,8 @@ static int finish(ugrpc_call *call, int code, const char *message)
         resume(call);
         return 0;
     }
-    if (ugrpc__buf_avail(&call->out) > 0) {
+    /* Trailers-Only cannot carry initial metadata: send headers first. */
+    if (ugrpc__buf_avail(&call->out) > 0 || call->initial_md.count > 0) {
         if (start_response(call) < 0) {
             reset_stream(call);
             return UGRPC_ENOMEM;
@@ -666,6 +667,16 @@ int ugrpc_call_peer(const ugrpc_call *call, char *buf, size_t len)
     }
     if (n < 0 || (size_t)n >= len) return UGRPC_EINVAL;
     return n;
+}
+
+void ugrpc_call_set_data(ugrpc_call *call, void *data)
+{
+    call->user_data = data;
+}
+
+void *ugrpc_call_get_data(const ugrpc_call *call)
+{
+    return call->user_data;
 }
 
 void *ugrpc_call_alloc(ugrpc_call *call, size_t size)

@@ -37,6 +37,7 @@ struct ugrpc_call {
     int32_t stream_id;
     unsigned refs;
     const ugrpc_method *method;
+    void *user_data; /* the handler's (ugrpc_call_set_data) */
     ugrpc__arena arena;
 
     /* Request. */

@@ -291,9 +291,9 @@ void ugrpc__server_arm_deadlines(ugrpc_server *srv)
 static void on_own_close(uv_handle_t *h)
 {
     ugrpc_server *srv = h->data;
-    if (--srv->handles_open == 0 && srv->shutdown_cb != NULL) {
+    if (--srv->handles_open == 0) {
         srv->shutdown_done = 1;
-        srv->shutdown_cb(srv, srv->shutdown_data);
+        if (srv->shutdown_cb != NULL) srv->shutdown_cb(srv, srv->shutdown_data);
     }
 }
 

@@ -276,8 +276,9 @@ typedef void (*ugrpc_shutdown_cb)(ugrpc_server *srv, void *data);
 
 /* Stops the server: closes the listeners, tells every client to go away
  * (GOAWAY), lets calls in flight finish for up to `grace_ms` milliseconds,
- * then closes every connection, cancelling what remains. `cb` runs once on
- * the loop thread when every handle is closed; the server may then be freed.
+ * then closes every connection, cancelling what remains. `cb` (may be NULL)
+ * runs once on the loop thread when every handle is closed; the server may
+ * then be freed.
  * Errors: UGRPC_ESTATE if already shutting down (cb is not called). */
 UGRPC_EXTERN int ugrpc_server_shutdown(ugrpc_server *srv, uint64_t grace_ms, ugrpc_shutdown_cb cb,
                                        void *data);
@@ -331,6 +332,12 @@ UGRPC_EXTERN uint64_t ugrpc_call_deadline(const ugrpc_call *call);
  * Returns its length, or UGRPC_ECANCELLED if the connection is gone,
  * UGRPC_EINVAL if buf is too small. */
 UGRPC_EXTERN int ugrpc_call_peer(const ugrpc_call *call, char *buf, size_t len);
+
+/* The handler's own pointer for this call (state for streaming handlers,
+ * on_cancel and writable callbacks); NULL until set. The library never
+ * touches what it points to. */
+UGRPC_EXTERN void ugrpc_call_set_data(ugrpc_call *call, void *data);
+UGRPC_EXTERN void *ugrpc_call_get_data(const ugrpc_call *call);
 
 /* Allocates `size` bytes from the call's arena, freed when the call is done.
  * Use it for reply messages built by the handler. Returns NULL on failure. */
