@@ -339,7 +339,9 @@ void ugrpc__call_on_end_sent(ugrpc_call *call)
 {
     /* The response ended before the request did (an early error): tell the
      * client to stop sending, as grpc-go does. */
-    if (!call->remote_closed && call->conn != NULL)
+    /* Plain HTTP answers leave the request stream to the client: the stream
+     * stays open until it ends it, so protocol errors on it are still seen. */
+    if (!call->remote_closed && !call->plain && call->conn != NULL)
         nghttp2_submit_rst_stream(call->conn->h2, NGHTTP2_FLAG_NONE, call->stream_id,
                                   NGHTTP2_NO_ERROR);
 }
