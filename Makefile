@@ -57,7 +57,7 @@ LIB_SRCS := $(wildcard src/grpc/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(LIB_PROTO_C:.c=.o)
 APP_SRCS := $(wildcard src/app/*.c src/todo/*.c)
 APP_OBJS := $(APP_SRCS:%.c=$(BUILD)/%.o)
-PROTO_C := $(GEN)/todos.pb-c.c $(GEN)/todo_api_protoset.c
+PROTO_C := $(GEN)/todos.pb-c.c $(GEN)/google/protobuf/field_mask.pb-c.c $(GEN)/todo_api_protoset.c
 PROTO_OBJS := $(PROTO_C:%.c=%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
@@ -66,6 +66,8 @@ INCLUDES := -Isrc/grpc -Isrc/todo -Isrc/app -I$(GEN)
 
 .PHONY: all run test unit integration lint format clean deps deps-test
 .DEFAULT_GOAL := all
+# Generated sources are kept between builds.
+.SECONDARY:
 
 all: $(BUILD)/libugrpc.a $(BUILD)/ugrpc.pc $(BUILD)/todo-api $(if $(wildcard tests/interop/server.c),$(BUILD)/interop-server)
 
@@ -81,7 +83,7 @@ $(BUILD)/%.o: %.c | deps
 # protoc-c output lives in the build tree, never in git.
 $(GEN)/todos.pb-c.c $(GEN)/todos.pb-c.h: proto/todos.proto | deps
 	@mkdir -p $(GEN)
-	protoc-c --c_out=$(GEN) -Iproto $<
+	protoc-c --c_out=$(GEN) -Iproto -I$(PB_INCLUDE) $<
 
 $(GEN)/grpc/%.pb-c.c $(GEN)/grpc/%.pb-c.h: $(GRPC_PROTO)/grpc/%.proto | deps
 	@mkdir -p $(GEN)
@@ -111,7 +113,7 @@ $(GEN)/%.o: $(GEN)/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -Wmissing-prototypes,$(ALL_CFLAGS)) -I$(GEN) -c $< -o $@
 
-$(APP_OBJS): $(GEN)/todos.pb-c.h
+$(APP_OBJS): $(GEN)/todos.pb-c.h $(GEN)/google/protobuf/field_mask.pb-c.h
 $(LIB_SRCS:%.c=$(BUILD)/%.o): $(LIB_PROTO_H)
 
 $(BUILD)/libugrpc.a: $(LIB_OBJS)
@@ -134,6 +136,19 @@ $(BUILD)/tests/interop/server.o: $(INTEROP_PROTO_C:.c=.h)
 $(BUILD)/interop-server: $(BUILD)/tests/interop/server.o $(INTEROP_OBJS) $(BUILD)/libugrpc.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+# The embedding example, built as an outside program would be: through
+# ugrpc.pc and the public header only.
+EMBED_GEN := $(BUILD)/embed
+$(EMBED_GEN)/greeter.pb-c.c $(EMBED_GEN)/greeter.pb-c.h: tests/embed/greeter.proto | deps
+	@mkdir -p $(EMBED_GEN)
+	protoc-c --c_out=$(EMBED_GEN) -Itests/embed $<
+$(EMBED_GEN)/greeter.pb-c.o: $(EMBED_GEN)/greeter.pb-c.c
+	$(CC) $(filter-out -Wmissing-prototypes,$(ALL_CFLAGS)) -c $< -o $@
+$(BUILD)/greeter: tests/embed/greeter.c $(EMBED_GEN)/greeter.pb-c.o $(BUILD)/libugrpc.a $(BUILD)/ugrpc.pc
+	$(CC) $(ALL_CFLAGS) -I$(EMBED_GEN) $$(PKG_CONFIG_PATH=$(BUILD) pkg-config --cflags ugrpc) \
+	  -o $@ $< $(EMBED_GEN)/greeter.pb-c.o $(LDFLAGS) \
+	  $$(PKG_CONFIG_PATH=$(BUILD) pkg-config --libs --static ugrpc)
+
 # Unit tests link the objects they test directly, internal headers included.
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB_OBJS) $(filter-out $(BUILD)/src/app/main.o,$(APP_OBJS)) $(PROTO_OBJS) | deps
 	@mkdir -p $(dir $@)
@@ -144,15 +159,19 @@ run: all
 	$(BUILD)/todo-api
 
 unit: $(UNIT_BINS)
-	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+	@fail=0; for t in $(UNIT_BINS); do echo "== $$t"; $$t || fail=1; done; exit $$fail
 
 $(BUILD)/py/todos_pb2.py: proto/todos.proto | deps-test
 	@mkdir -p $(BUILD)/py
-	$(PY) -m grpc_tools.protoc -Iproto --python_out=$(BUILD)/py --grpc_python_out=$(BUILD)/py $<
+	$(PY) -m grpc_tools.protoc -Iproto -I$(PB_INCLUDE) --python_out=$(BUILD)/py --grpc_python_out=$(BUILD)/py $<
 
-integration: all $(BUILD)/py/todos_pb2.py | deps-test
+PYTEST_DIRS := tests/integration tests/embed $(wildcard tests/interop)
+
+integration: all $(BUILD)/greeter $(BUILD)/py/todos_pb2.py | deps-test
 	TODO_API_BIN=$(abspath $(BUILD)/todo-api) PY_GEN=$(abspath $(BUILD)/py) \
-	  SANITIZER=$(SANITIZER) $(PY) -m pytest -q tests/integration $(PYTEST_ARGS)
+	  GREETER_BIN=$(abspath $(BUILD)/greeter) INTEROP_SERVER_BIN=$(abspath $(BUILD)/interop-server) \
+	  TOOLS_BIN=$(abspath .tools/bin) SANITIZER=$(SANITIZER) \
+	  $(PY) -m pytest -q $(PYTEST_DIRS) $(PYTEST_ARGS)
 
 test: deps-test
 	@$(MAKE) --no-print-directory unit
