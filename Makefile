@@ -33,6 +33,9 @@ CFLAGS ?= $(OPT) -g
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -fvisibility=hidden -MMD -MP \
               $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+# The service needs mongo-c-driver; the library does not.
+APP_CFLAGS := $(shell pkg-config --cflags libmongoc-1.0 2>/dev/null)
+APP_LIBS := $(shell pkg-config --libs libmongoc-1.0 2>/dev/null) -lm
 ifneq ($(SANITIZER),)
 ALL_CFLAGS += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=$(SANITIZER)
@@ -62,7 +65,7 @@ PROTO_OBJS := $(PROTO_C:%.c=%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-INCLUDES := -Isrc/grpc -Isrc/todo -Isrc/app -I$(GEN)
+INCLUDES := -Isrc/grpc -Isrc/todo -Isrc/app -I$(GEN) $(APP_CFLAGS)
 
 .PHONY: all run test unit integration lint format clean deps deps-test
 .DEFAULT_GOAL := all
@@ -128,7 +131,7 @@ $(BUILD)/ugrpc.pc: Makefile
 	  'Cflags: -I$(abspath src/grpc)' 'Libs: -L$${prefix} -lugrpc' 'Libs.private: -lpthread' > $@
 
 $(BUILD)/todo-api: $(APP_OBJS) $(PROTO_OBJS) $(BUILD)/libugrpc.a
-	$(CC) $(LDFLAGS) -o $@ $(APP_OBJS) $(PROTO_OBJS) $(BUILD)/libugrpc.a $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $(APP_OBJS) $(PROTO_OBJS) $(BUILD)/libugrpc.a $(APP_LIBS) $(LIBS)
 
 # The interop test server: grpc.testing.TestService on the library.
 INTEROP_OBJS := $(INTEROP_PROTO_C:.c=.o)
@@ -153,7 +156,7 @@ $(BUILD)/greeter: tests/embed/greeter.c $(EMBED_GEN)/greeter.pb-c.o $(BUILD)/lib
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB_OBJS) $(filter-out $(BUILD)/src/app/main.o,$(APP_OBJS)) $(PROTO_OBJS) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(INCLUDES) -o $@ $< $(filter-out $(BUILD)/src/app/main.o,$(APP_OBJS)) \
-	  $(PROTO_OBJS) $(LIB_OBJS) $(LDFLAGS) $(LIBS) -lcmocka
+	  $(PROTO_OBJS) $(LIB_OBJS) $(LDFLAGS) $(APP_LIBS) $(LIBS) -lcmocka
 
 run: all
 	$(BUILD)/todo-api

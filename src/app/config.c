@@ -73,8 +73,34 @@ static const key_def keys[] = {
     {"MAX_CONNECTION_AGE_GRACE", "max-connection-age-grace", T_DURATION, "0s", 0, UINT32_MAX, NULL,
      OFF(max_connection_age_grace_ms),
      "then close them after this much more time (0: wait for their calls)"},
-    {"STORE", "store", T_ENUM, "memory", 0, 0, "memory", OFF(store),
-     "todo store: memory (embedded, seeded)"},
+    {"STORE", "store", T_ENUM, "auto", 0, 0, "auto|memory|mongo", OFF(store),
+     "todo store; auto: mongo when MONGO_URI(_FILE) or DB_HOST is set, else the embedded "
+     "memory store"},
+    {"MONGO_URI", "mongo-uri", T_STR, "", 0, 0, NULL, OFF(mongo_uri),
+     "MongoDB connection string (mongodb://...); wins over DB_HOST"},
+    {"MONGO_URI_FILE", "mongo-uri-file", T_STR, "", 0, 0, NULL, OFF(mongo_uri_file),
+     "file holding the connection string (a mounted secret)"},
+    {"DB_HOST", "db-host", T_STR, "", 0, 0, NULL, OFF(db_host),
+     "MongoDB host, as the original service (used when MONGO_URI is unset)"},
+    {"DB_PORT", "db-port", T_UINT, "27017", 1, 65535, NULL, OFF(db_port), "MongoDB port"},
+    {"DB_USER", "db-user", T_STR, "", 0, 0, NULL, OFF(db_user), "MongoDB user (with DB_HOST)"},
+    {"DB_PASSWORD", "db-password", T_STR, "", 0, 0, NULL, OFF(db_password),
+     "MongoDB password (with DB_HOST)"},
+    {"DB_PASSWORD_FILE", "db-password-file", T_STR, "", 0, 0, NULL, OFF(db_password_file),
+     "file holding the MongoDB password (a mounted secret)"},
+    {"DB_NAME", "db-name", T_STR, "TodosDB", 0, 0, NULL, OFF(db_name), "database name"},
+    {"DB_COLLECTION", "db-collection", T_STR, "todos", 0, 0, NULL, OFF(db_collection),
+     "collection name"},
+    {"DB_TIMEOUT", "db-timeout", T_DURATION, "5s", 1, 600000, NULL, OFF(db_timeout_ms),
+     "bound on finding, connecting to and waiting for the database"},
+    {"DB_HEALTH_INTERVAL", "db-health-interval", T_DURATION, "1s", 10, 600000, NULL,
+     OFF(db_health_interval_ms), "how often the database is pinged to set health"},
+    {"SINGLE_FLIGHT", "single-flight", T_BOOL, "true", 0, 0, NULL, OFF(single_flight),
+     "identical concurrent reads share one database query"},
+    {"AUTH_TOKENS", "auth-tokens", T_STR, "", 0, 0, NULL, OFF(auth_tokens),
+     "comma-separated tokens; when any is set, calls need one (token field or Bearer)"},
+    {"AUTH_TOKENS_FILE", "auth-tokens-file", T_STR, "", 0, 0, NULL, OFF(auth_tokens_file),
+     "file with one accepted token per line (a mounted secret)"},
     {"STORE_DELAY_MS", "store-delay-ms", T_UINT, "0", 0, 60000, NULL, OFF(store_delay_ms),
      "serve the memory store through the worker pool after this delay (simulated backend "
      "latency; 0: inline on the loop)"},
@@ -235,6 +261,103 @@ static int apply(todo_config *cfg, const key_def *k, const char *v, const char *
     return 0;
 }
 
+/* Reads a small secret file into dst, without its trailing newline.
+ * `append` adds the lines to what dst holds, comma-separated. */
+static int read_secret(const char *key, const char *path, char *dst, size_t cap, int append,
+                       char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        snprintf(err, errlen, "invalid %s=\"%s\": %s", key, path, strerror(errno));
+        return TODO_CONFIG_ERROR;
+    }
+    char line[1024];
+    size_t len = append ? strlen(dst) : 0;
+    if (!append) dst[0] = '\0';
+    int rv = TODO_CONFIG_OK;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (line[0] == '\0') continue;
+        int n = snprintf(dst + len, cap - len, "%s%s", append && len ? "," : "", line);
+        if (n < 0 || (size_t)n >= cap - len) {
+            snprintf(err, errlen, "invalid %s=\"%s\": longer than %zu bytes", key, path, cap - 1);
+            rv = TODO_CONFIG_ERROR;
+            break;
+        }
+        len += (size_t)n;
+        if (!append) break; /* a single value: the first line */
+    }
+    fclose(f);
+    return rv;
+}
+
+/* Percent-encodes URI userinfo (RFC 3986 unreserved characters pass). */
+static int userinfo_encode(const char *in, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+    for (; *in; in++) {
+        unsigned char c = (unsigned char)*in;
+        int plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '.' || c == '_' || c == '~';
+        if (n + (plain ? 1 : 3) >= cap) return -1;
+        if (plain) {
+            out[n++] = (char)c;
+        } else {
+            out[n++] = '%';
+            out[n++] = hex[c >> 4];
+            out[n++] = hex[c & 15];
+        }
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+/* Picks the store and builds the MongoDB URI from the original's DB_* keys
+ * when no URI is given. */
+static int resolve_store(todo_config *cfg, char *err, size_t errlen)
+{
+    if (cfg->mongo_uri_file[0] &&
+        read_secret("MONGO_URI_FILE", cfg->mongo_uri_file, cfg->mongo_uri, sizeof(cfg->mongo_uri),
+                    0, err, errlen) != TODO_CONFIG_OK)
+        return TODO_CONFIG_ERROR;
+    if (cfg->db_password_file[0] &&
+        read_secret("DB_PASSWORD_FILE", cfg->db_password_file, cfg->db_password,
+                    sizeof(cfg->db_password), 0, err, errlen) != TODO_CONFIG_OK)
+        return TODO_CONFIG_ERROR;
+    if (cfg->auth_tokens_file[0] &&
+        read_secret("AUTH_TOKENS_FILE", cfg->auth_tokens_file, cfg->auth_tokens,
+                    sizeof(cfg->auth_tokens), 1, err, errlen) != TODO_CONFIG_OK)
+        return TODO_CONFIG_ERROR;
+    int have_db = cfg->mongo_uri[0] || cfg->db_host[0];
+    if (strcmp(cfg->store, "auto") == 0) strcpy(cfg->store, have_db ? "mongo" : "memory");
+    if (strcmp(cfg->store, "mongo") != 0) return TODO_CONFIG_OK;
+    if (!have_db) {
+        snprintf(err, errlen, "invalid STORE=mongo: set MONGO_URI, MONGO_URI_FILE or DB_HOST");
+        return TODO_CONFIG_ERROR;
+    }
+    if (cfg->mongo_uri[0] == '\0') {
+        int n;
+        char user[400], pass[800];
+        if (userinfo_encode(cfg->db_user, user, sizeof(user)) < 0 ||
+            userinfo_encode(cfg->db_password, pass, sizeof(pass)) < 0) {
+            snprintf(err, errlen, "invalid DB_USER or DB_PASSWORD: too long");
+            return TODO_CONFIG_ERROR;
+        }
+        if (cfg->db_user[0])
+            n = snprintf(cfg->mongo_uri, sizeof(cfg->mongo_uri), "mongodb://%s:%s@%s:%d/", user,
+                         pass, cfg->db_host, cfg->db_port);
+        else
+            n = snprintf(cfg->mongo_uri, sizeof(cfg->mongo_uri), "mongodb://%s:%d/", cfg->db_host,
+                         cfg->db_port);
+        if (n < 0 || (size_t)n >= sizeof(cfg->mongo_uri)) {
+            snprintf(err, errlen, "invalid DB_HOST: too long");
+            return TODO_CONFIG_ERROR;
+        }
+    }
+    return TODO_CONFIG_OK;
+}
+
 static const key_def *find_flag(const char *name, size_t len)
 {
     for (size_t i = 0; i < NKEYS; i++)
@@ -316,6 +439,7 @@ int todo_config_load(todo_config *cfg, int argc, char **argv, FILE *out, char *e
         if (apply(cfg, k, v, source, err, errlen) < 0) result = TODO_CONFIG_ERROR;
     }
     todo_env_free(&dotenv);
+    if (result == TODO_CONFIG_OK) result = resolve_store(cfg, err, errlen);
     if (result == TODO_CONFIG_OK && (cfg->tls_cert[0] != '\0') != (cfg->tls_key[0] != '\0')) {
         snprintf(err, errlen, "invalid %s: TLS_CERT and TLS_KEY go together",
                  cfg->tls_cert[0] ? "TLS_KEY (missing)" : "TLS_CERT (missing)");

@@ -40,8 +40,22 @@ typedef struct todo_config {
     char tls_client_ca[512];
     int plaintext_port;
 
-    char store[16];
+    char store[16]; /* auto, memory or mongo (auto resolved by the loader) */
     uint64_t store_delay_ms;
+    char mongo_uri[1024]; /* resolved: MONGO_URI, MONGO_URI_FILE or DB_* */
+    char mongo_uri_file[512];
+    char db_host[256];
+    int db_port;
+    char db_user[128];
+    char db_password[256];
+    char db_password_file[512];
+    char db_name[64];
+    char db_collection[64];
+    uint64_t db_timeout_ms;
+    uint64_t db_health_interval_ms;
+    int single_flight;
+    char auth_tokens[2048]; /* comma-separated; AUTH_TOKENS_FILE lines appended */
+    char auth_tokens_file[512];
 
     char log_level[8];
     char log_format[8];

@@ -13,11 +13,19 @@
 #include "service.h"
 #include "ugrpc.h"
 
+/* The FileDescriptorSet reflection serves (todos.proto, health, reflection),
+ * embedded by the Makefile as $(BUILD)/gen/todo_api_protoset.c. */
+extern const unsigned char todo_api_protoset[];
+extern const size_t todo_api_protoset_len;
+
 typedef struct app {
     uv_loop_t *loop;
     ugrpc_server *srv;
+    todo_service *svc;
     uv_signal_t sigterm, sigint;
+    uv_timer_t drain;
     int signals;
+    uint64_t grace_ms, drain_ms;
 } app;
 
 static void on_shutdown(ugrpc_server *srv, void *data)
@@ -26,10 +34,18 @@ static void on_shutdown(ugrpc_server *srv, void *data)
     (void)srv;
     uv_close((uv_handle_t *)&a->sigterm, NULL);
     uv_close((uv_handle_t *)&a->sigint, NULL);
+    uv_close((uv_handle_t *)&a->drain, NULL);
+    todo_service_stop(a->svc);
     todo_log(UGRPC_LOG_INFO, "shutdown complete");
 }
 
-static uint64_t grace_ms;
+static void start_shutdown(uv_timer_t *t)
+{
+    app *a = t->data;
+    todo_log(UGRPC_LOG_INFO, "draining: GOAWAY sent, calls in flight get %llu ms",
+             (unsigned long long)a->grace_ms);
+    ugrpc_server_shutdown(a->srv, a->grace_ms, on_shutdown, a);
+}
 
 static void on_signal(uv_signal_t *h, int signum)
 {
@@ -38,13 +54,137 @@ static void on_signal(uv_signal_t *h, int signum)
         todo_log(UGRPC_LOG_WARN, "second signal (%s): exiting now", strsignal(signum));
         exit(1);
     }
-    todo_log(UGRPC_LOG_INFO, "%s: shutting down (grace %llu ms)", strsignal(signum),
-             (unsigned long long)grace_ms);
-    ugrpc_server_shutdown(a->srv, grace_ms, on_shutdown, a);
+    /* Readiness goes first: load balancers that probe health stop sending
+     * new calls during the drain delay, before any connection is told to go. */
+    ugrpc_health_set(a->srv, "", UGRPC_HEALTH_NOT_SERVING);
+    ugrpc_health_set(a->srv, "grpc.Todos", UGRPC_HEALTH_NOT_SERVING);
+    todo_log(UGRPC_LOG_INFO, "%s: NOT_SERVING; shutting down in %llu ms", strsignal(signum),
+             (unsigned long long)a->drain_ms);
+    uv_timer_start(&a->drain, start_shutdown, a->drain_ms, 0);
+}
+
+void todo_store_log(int level, const char *domain, const char *msg)
+{
+    todo_log((ugrpc_log_level)level, "mongoc %s: %s", domain, msg);
+}
+
+/* Opens the configured store; logs which one. NULL on failure (logged). */
+static todo_store *open_store(const todo_config *cfg)
+{
+    if (strcmp(cfg->store, "memory") == 0) {
+        todo_store *s = todo_memstore_new();
+        if (s == NULL || todo_memstore_seed(s) < 0) {
+            todo_log(UGRPC_LOG_ERROR, "out of memory");
+            return NULL;
+        }
+        todo_log(UGRPC_LOG_INFO,
+                 "todo-api %s: serving the embedded in-memory store (no database configured), "
+                 "seeded with the original's seed todo%s%s",
+                 UGRPC_VERSION, cfg->env_file_found ? "; config from " : "",
+                 cfg->env_file_found ? cfg->env_file : "");
+        return s;
+    }
+    char err[256];
+    todo_mongo_options o = {.uri = cfg->mongo_uri,
+                            .db = cfg->db_name,
+                            .collection = cfg->db_collection,
+                            .timeout_ms = cfg->db_timeout_ms,
+                            .pool_size = 4};
+    const char *threads = getenv("UV_THREADPOOL_SIZE");
+    if (threads != NULL && atoi(threads) > 0) o.pool_size = (unsigned)atoi(threads);
+    todo_store *s = todo_mongostore_new(&o, err, sizeof(err));
+    if (s == NULL) {
+        fprintf(stderr, "todo-api: invalid MONGO_URI: %s\n", err);
+        return NULL;
+    }
+    todo_log(UGRPC_LOG_INFO, "todo-api %s: serving MongoDB %s.%s (%s)%s%s", UGRPC_VERSION,
+             cfg->db_name, cfg->db_collection, cfg->mongo_uri_file[0] ? "URI from file" : "URI set",
+             cfg->env_file_found ? "; config from " : "", cfg->env_file_found ? cfg->env_file : "");
+    return s;
+}
+
+/* `todo-api seed [--file todos.json] [--KEY VALUE]...`: inserts the
+ * original's seed document (and the file's todos) unless present. */
+static int seed(const todo_config *cfg, const char *file)
+{
+    if (strcmp(cfg->store, "mongo") != 0) {
+        fprintf(stderr, "todo-api seed: needs a database: set MONGO_URI, MONGO_URI_FILE or "
+                        "DB_HOST\n");
+        return 2;
+    }
+    todo_items extra = {.owned = 1};
+    char err[512];
+    if (file != NULL) {
+        FILE *f = fopen(file, "rb");
+        char *text = NULL;
+        size_t len = 0;
+        if (f != NULL) {
+            fseek(f, 0, SEEK_END);
+            long n = ftell(f);
+            fseek(f, 0, SEEK_SET);
+            if (n >= 0 && n <= (64L << 20) && (text = malloc((size_t)n + 1)) != NULL)
+                len = fread(text, 1, (size_t)n, f);
+            fclose(f);
+        }
+        if (text == NULL) {
+            fprintf(stderr, "todo-api seed: cannot read %s\n", file);
+            return 2;
+        }
+        int rv = todo_parse_json_todos(text, len, &extra, err, sizeof(err));
+        free(text);
+        if (rv < 0) {
+            fprintf(stderr, "todo-api seed: %s: %s\n", file, err);
+            return 2;
+        }
+    }
+    todo_mongo_global_init();
+    todo_store *s = open_store(cfg);
+    int rv = s ? todo_mongostore_seed(s, &extra, err, sizeof(err)) : TODO_EINTERNAL;
+    if (s != NULL) s->ops->destroy(s);
+    todo_mongo_global_cleanup();
+    todo_items_free(&extra);
+    if (rv < 0) {
+        fprintf(stderr, "todo-api seed: %s\n", s ? err : "cannot open the database");
+        return 1;
+    }
+    todo_log(UGRPC_LOG_INFO, "seed: %d todo%s inserted into %s.%s", rv, rv == 1 ? "" : "s",
+             cfg->db_name, cfg->db_collection);
+    return 0;
+}
+
+/* Splits "tok1,tok2" in place into an array (NULL when empty). */
+static char **split_tokens(char *list, size_t *n)
+{
+    *n = 0;
+    if (list[0] == '\0') return NULL;
+    size_t cap = 1;
+    for (const char *p = list; *p; p++)
+        cap += *p == ',';
+    char **v = calloc(cap, sizeof(*v));
+    if (v == NULL) return NULL;
+    for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ","))
+        if (*tok) v[(*n)++] = tok;
+    return v;
 }
 
 int main(int argc, char **argv)
 {
+    /* The seed command takes the same configuration plus --file. */
+    int seeding = argc > 1 && strcmp(argv[1], "seed") == 0;
+    const char *seed_file = NULL;
+    if (seeding) {
+        argv[1] = argv[0];
+        argv++;
+        argc--;
+        for (int i = 1; i + 1 < argc; i++) {
+            if (strcmp(argv[i], "--file") == 0) {
+                seed_file = argv[i + 1];
+                memmove(&argv[i], &argv[i + 2], (size_t)(argc - i - 1) * sizeof(*argv));
+                argc -= 2;
+                break;
+            }
+        }
+    }
     todo_config cfg;
     char err[512];
     int rv = todo_config_load(&cfg, argc, argv, stdout, err, sizeof(err));
@@ -54,19 +194,13 @@ int main(int argc, char **argv)
         return 2;
     }
     todo_log_setup(cfg.log_format, cfg.log_level);
-    grace_ms = cfg.shutdown_grace_ms;
+    if (seeding) return seed(&cfg, seed_file);
     signal(SIGPIPE, SIG_IGN);
 
-    todo_memstore store;
-    if (todo_memstore_init(&store) < 0 || todo_memstore_seed(&store) < 0) {
-        fprintf(stderr, "todo-api: out of memory\n");
-        return 1;
-    }
-    todo_log(UGRPC_LOG_INFO,
-             "todo-api %s: serving the embedded in-memory store (no database configured), "
-             "seeded with %zu todo%s%s%s",
-             UGRPC_VERSION, store.count, store.count == 1 ? "" : "s",
-             cfg.env_file_found ? "; config from " : "", cfg.env_file_found ? cfg.env_file : "");
+    int mongo = strcmp(cfg.store, "mongo") == 0;
+    if (mongo) todo_mongo_global_init();
+    todo_store *store = open_store(&cfg);
+    if (store == NULL) return mongo ? 2 : 1;
 
     app a = {.loop = uv_default_loop()};
     ugrpc_server_options opts;
@@ -94,12 +228,22 @@ int main(int argc, char **argv)
         fprintf(stderr, "todo-api: cannot create server: %s\n", ugrpc_strerror(rv));
         return 1;
     }
-    todo_service svc = {.store = &store, .delay_ms = cfg.store_delay_ms};
-    rv = todo_service_register(a.srv, &svc);
+    todo_service svc = {.loop = a.loop,
+                        .srv = a.srv,
+                        .store = store,
+                        .delay_ms = cfg.store_delay_ms,
+                        .single_flight = cfg.single_flight,
+                        .health_interval_ms = cfg.db_health_interval_ms};
+    svc.tokens = split_tokens(cfg.auth_tokens, &svc.ntokens);
+    a.svc = &svc;
+    rv = ugrpc_health_enable(a.srv);
+    if (rv == 0) rv = ugrpc_reflection_enable(a.srv, todo_api_protoset, todo_api_protoset_len);
+    if (rv == 0) rv = todo_service_start(&svc);
     if (rv < 0) {
-        fprintf(stderr, "todo-api: cannot register service: %s\n", ugrpc_strerror(rv));
+        fprintf(stderr, "todo-api: cannot start the service: %s\n", ugrpc_strerror(rv));
         return 1;
     }
+    if (svc.ntokens) todo_log(UGRPC_LOG_INFO, "token auth on: %zu token(s)", svc.ntokens);
     int tls = cfg.tls_cert[0] != '\0';
     if (tls) {
         ugrpc_tls_options t = {.cert_file = cfg.tls_cert,
@@ -130,6 +274,10 @@ int main(int argc, char **argv)
                  ugrpc_server_port(a.srv));
     }
 
+    a.grace_ms = cfg.shutdown_grace_ms;
+    a.drain_ms = cfg.drain_delay_ms;
+    uv_timer_init(a.loop, &a.drain);
+    a.drain.data = &a;
     uv_signal_init(a.loop, &a.sigterm);
     uv_signal_init(a.loop, &a.sigint);
     a.sigterm.data = a.sigint.data = &a;
@@ -140,6 +288,8 @@ int main(int argc, char **argv)
 
     ugrpc_server_free(a.srv);
     uv_loop_close(a.loop);
-    todo_memstore_free(&store);
+    store->ops->destroy(store);
+    if (mongo) todo_mongo_global_cleanup();
+    free(svc.tokens);
     return 0;
 }
