@@ -1,5 +1,6 @@
 /* Logging to stderr. */
 #include "log.h"
+#include "store.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -69,4 +70,9 @@ void todo_log_hook(ugrpc_log_level level, const char *msg, void *data)
 {
     (void)data;
     if (level <= max_level) emit(level, msg);
+}
+
+void todo_store_log(int level, const char *domain, const char *msg)
+{
+    todo_log((ugrpc_log_level)level, "mongoc %s: %s", domain, msg);
 }

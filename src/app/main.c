@@ -63,11 +63,6 @@ static void on_signal(uv_signal_t *h, int signum)
     uv_timer_start(&a->drain, start_shutdown, a->drain_ms, 0);
 }
 
-void todo_store_log(int level, const char *domain, const char *msg)
-{
-    todo_log((ugrpc_log_level)level, "mongoc %s: %s", domain, msg);
-}
-
 /* Opens the configured store; logs which one. NULL on failure (logged). */
 static todo_store *open_store(const todo_config *cfg)
 {
