@@ -14,7 +14,9 @@ DELAY_MS = 500
 
 @pytest.fixture
 def slow_stub(pb, start_server):
-    srv = start_server(env={"STORE_DELAY_MS": DELAY_MS})
+    # Every call its own job on the pool: with single flight a call arriving
+    # late would share an earlier call's job and finish early.
+    srv = start_server(env={"STORE_DELAY_MS": DELAY_MS, "SINGLE_FLIGHT": "false"})
     ch = srv.channel()
     yield srv, pb[1].TodosStub(ch)
     ch.close()
