@@ -35,6 +35,8 @@ static const key_def keys[] = {
      "PEM CA bundle; when set, clients must present a certificate it signed (mTLS)"},
     {"PLAINTEXT_PORT", "plaintext-port", T_UINT, "0", 0, 65535, NULL, OFF(plaintext_port),
      "with TLS on, also serve h2c on this port (for Kubernetes gRPC probes); 0: off"},
+    {"ADMIN_PORT", "admin-port", T_UINT, "0", 0, 65535, NULL, OFF(admin_port),
+     "HTTP port for /metrics (Prometheus), /healthz and /readyz on SERVER_HOST; 0: off"},
     {"MAX_RECV_MSG_SIZE", "max-recv-msg-size", T_SIZE, "4MiB", 1, 1u << 30, NULL,
      OFF(max_recv_msg_size), "largest request message (bytes, or with KiB/MiB)"},
     {"MAX_SEND_MSG_SIZE", "max-send-msg-size", T_SIZE, "4MiB", 1, 1u << 30, NULL,

@@ -39,6 +39,7 @@ typedef struct todo_config {
     char tls_key[512];
     char tls_client_ca[512];
     int plaintext_port;
+    int admin_port;
 
     char store[16]; /* auto, memory or mongo (auto resolved by the loader) */
     uint64_t store_delay_ms;

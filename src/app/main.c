@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin.h"
 #include "config.h"
 #include "log.h"
 #include "service.h"
@@ -22,6 +23,7 @@ typedef struct app {
     uv_loop_t *loop;
     ugrpc_server *srv;
     todo_service *svc;
+    todo_admin *admin;
     uv_signal_t sigterm, sigint;
     uv_timer_t drain;
     int signals;
@@ -36,6 +38,7 @@ static void on_shutdown(ugrpc_server *srv, void *data)
     uv_close((uv_handle_t *)&a->sigint, NULL);
     uv_close((uv_handle_t *)&a->drain, NULL);
     todo_service_stop(a->svc);
+    todo_admin_stop(a->admin);
     todo_log(UGRPC_LOG_INFO, "shutdown complete");
 }
 
@@ -56,6 +59,7 @@ static void on_signal(uv_signal_t *h, int signum)
     }
     /* Readiness goes first: load balancers that probe health stop sending
      * new calls during the drain delay, before any connection is told to go. */
+    a->svc->stopping = 1; /* /readyz too */
     ugrpc_health_set(a->srv, "", UGRPC_HEALTH_NOT_SERVING);
     ugrpc_health_set(a->srv, "grpc.Todos", UGRPC_HEALTH_NOT_SERVING);
     todo_log(UGRPC_LOG_INFO, "%s: NOT_SERVING; shutting down in %llu ms", strsignal(signum),
@@ -145,6 +149,17 @@ static int seed(const todo_config *cfg, const char *file)
     todo_log(UGRPC_LOG_INFO, "seed: %d todo%s inserted into %s.%s", rv, rv == 1 ? "" : "s",
              cfg->db_name, cfg->db_collection);
     return 0;
+}
+
+static int service_ready(void *data)
+{
+    const todo_service *svc = data;
+    return svc->db_up && !svc->stopping;
+}
+
+static uint64_t service_store_ops(void *data)
+{
+    return ((const todo_service *)data)->store_ops;
 }
 
 /* Splits "tok1,tok2" in place into an array (NULL when empty). */
@@ -269,6 +284,17 @@ int main(int argc, char **argv)
                  ugrpc_server_port(a.srv));
     }
 
+    if (cfg.admin_port != 0) {
+        todo_admin_source src = {.srv = a.srv,
+                                 .ready = service_ready,
+                                 .ready_data = &svc,
+                                 .store_ops = service_store_ops,
+                                 .store_ops_data = &svc};
+        a.admin = todo_admin_start(a.loop, cfg.server_host, cfg.admin_port, &src);
+        if (a.admin == NULL) return 1;
+        todo_log(UGRPC_LOG_INFO, "admin endpoint on %s:%d (/metrics, /healthz, /readyz)",
+                 cfg.server_host, todo_admin_port(a.admin));
+    }
     a.grace_ms = cfg.shutdown_grace_ms;
     a.drain_ms = cfg.drain_delay_ms;
     uv_timer_init(a.loop, &a.drain);

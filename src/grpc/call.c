@@ -38,6 +38,7 @@ ugrpc_call *ugrpc__call_new(ugrpc__conn *conn, int32_t stream_id)
     call->conn = conn;
     call->stream_id = stream_id;
     call->refs = 1;
+    call->start_ns = uv_hrtime();
     ugrpc__arena_init(&call->arena, call->inline_arena, sizeof(call->inline_arena));
     ugrpc__deframer_init(&call->deframer, srv->opts.max_recv_message_size);
     call->next = conn->calls;
@@ -91,10 +92,26 @@ int ugrpc_call_is_alive(const ugrpc_call *call)
     return call->conn != NULL && !call->conn->closing && !call->dead && !call->finished;
 }
 
+/* Counts a routed call's completion and handling time, once. */
+static void count_done(ugrpc_call *call, int code)
+{
+    ugrpc_method_stats *st = call->mstats;
+    if (st == NULL || call->counted) return;
+    call->counted = 1;
+    st->handled[code]++;
+    double secs = (double)(uv_hrtime() - call->start_ns) / 1e9;
+    size_t b = 0;
+    while (b < UGRPC_LATENCY_BUCKETS && secs > ugrpc_latency_bounds[b])
+        b++;
+    st->latency[b]++;
+    st->latency_sum += secs;
+}
+
 /* Marks the call dead and tells the handler, once, if it is running. */
 static void cancel(ugrpc_call *call)
 {
     if (call->finished || call->dead) return;
+    count_done(call, UGRPC_STATUS_CANCELLED);
     call->dead = 1;
     if (call->handler_started && call->method != NULL && call->method->on_cancel != NULL)
         call->method->on_cancel(call, call->method->data);
@@ -210,6 +227,7 @@ static void resume(ugrpc_call *call)
 static int finish(ugrpc_call *call, int code, const char *message)
 {
     call->finished = 1;
+    count_done(call, code);
     ugrpc__deadlines_remove(&call->srv->deadlines, call);
     call->status = code;
     if (message != NULL && message[0] != '\0') {
@@ -438,6 +456,9 @@ void ugrpc__call_on_headers_done(ugrpc_call *call)
     }
     const char *path = call->path ? call->path : "";
     call->method = ugrpc__router_find(&srv->router, path, call->path_len);
+    call->mstats =
+        call->method ? ugrpc__router_stats(&srv->router, call->method) : &srv->router.unknown;
+    call->mstats->started++;
     if (call->method == NULL) {
         size_t svc = ugrpc__path_service_len(path, call->path_len);
         if (svc == 0)
@@ -530,6 +551,7 @@ static int deliver(ugrpc_call *call, const uint8_t *data, size_t len)
             fail(call, UGRPC_STATUS_INTERNAL, "failed to decode request message as %s", type->name);
             return UGRPC_EPROTO;
         }
+        call->mstats->msg_received++;
         return 0;
     }
     call->nrecv++;
@@ -538,6 +560,7 @@ static int deliver(ugrpc_call *call, const uint8_t *data, size_t len)
         fail(call, UGRPC_STATUS_INTERNAL, "failed to decode request message as %s", type->name);
         return UGRPC_EPROTO;
     }
+    call->mstats->msg_received++;
     call->method->on_message(call, msg, call->method->data);
     protobuf_c_message_free_unpacked(msg, &heap_pb);
     /* The handler may have finished the call: stop delivering. */
@@ -767,6 +790,7 @@ int ugrpc_call_send_flags(ugrpc_call *call, const ProtobufCMessage *msg, unsigne
     rv = enqueue(call, msg, size, call->resp_gzip && !(flags & UGRPC_SEND_NO_COMPRESS));
     if (rv < 0) return rv;
     call->nsent++;
+    call->mstats->msg_sent++;
     if (!call->headers_sent) {
         /* A single reply is followed at once by finish(): let it submit the
          * headers so the whole response goes out in one go. */

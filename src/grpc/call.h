@@ -37,7 +37,9 @@ struct ugrpc_call {
     int32_t stream_id;
     unsigned refs;
     const ugrpc_method *method;
-    void *user_data; /* the handler's (ugrpc_call_set_data) */
+    ugrpc_method_stats *mstats; /* counters of the method, once routed */
+    uint64_t start_ns;          /* uv_hrtime() at the request headers */
+    void *user_data;            /* the handler's (ugrpc_call_set_data) */
     ugrpc__arena arena;
 
     /* Request. */
@@ -70,6 +72,7 @@ struct ugrpc_call {
     unsigned resp_gzip : 1;       /* responses are sent with grpc-encoding: gzip */
     unsigned last_compressed : 1; /* the last delivered request message was */
     unsigned writable_queued : 1; /* on the server's writable list */
+    unsigned counted : 1;         /* its completion is in the method's counters */
 
     ugrpc_writable_fn writable_cb;
     void *writable_data;

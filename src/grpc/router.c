@@ -18,11 +18,13 @@ static uint64_t hash(const char *p, size_t len)
 void ugrpc__router_init(ugrpc__router *r)
 {
     memset(r, 0, sizeof(*r));
+    r->unknown.path = "";
 }
 
 void ugrpc__router_free(ugrpc__router *r)
 {
     ugrpc__free(r->slots);
+    ugrpc__free(r->stats);
     memset(r, 0, sizeof(*r));
 }
 
@@ -52,13 +54,22 @@ static int grow(ugrpc__router *r)
 {
     size_t cap = r->cap ? r->cap * 2 : 16;
     ugrpc_method *slots = ugrpc__calloc(cap, sizeof(*slots));
-    if (slots == NULL) return UGRPC_ENOMEM;
+    ugrpc_method_stats *stats = ugrpc__calloc(cap, sizeof(*stats));
+    if (slots == NULL || stats == NULL) {
+        ugrpc__free(slots);
+        ugrpc__free(stats);
+        return UGRPC_ENOMEM;
+    }
     for (size_t i = 0; i < r->cap; i++) {
         if (r->slots[i].path == NULL) continue;
-        *slot_for(slots, cap, r->slots[i].path, strlen(r->slots[i].path)) = r->slots[i];
+        ugrpc_method *s = slot_for(slots, cap, r->slots[i].path, strlen(r->slots[i].path));
+        *s = r->slots[i];
+        stats[s - slots] = r->stats[i];
     }
     ugrpc__free(r->slots);
+    ugrpc__free(r->stats);
     r->slots = slots;
+    r->stats = stats;
     r->cap = cap;
     return 0;
 }
@@ -73,9 +84,19 @@ int ugrpc__router_add(ugrpc__router *r, const ugrpc_method *m)
         int rv = grow(r);
         if (rv < 0) return rv;
     }
-    *slot_for(r->slots, r->cap, m->path, len) = *m;
+    ugrpc_method *s = slot_for(r->slots, r->cap, m->path, len);
+    *s = *m;
+    ugrpc_method_stats *st = &r->stats[s - r->slots];
+    memset(st, 0, sizeof(*st));
+    st->path = m->path;
+    st->type = m->type;
     r->count++;
     return 0;
+}
+
+ugrpc_method_stats *ugrpc__router_stats(ugrpc__router *r, const ugrpc_method *m)
+{
+    return &r->stats[m - r->slots];
 }
 
 const ugrpc_method *ugrpc__router_find(const ugrpc__router *r, const char *path, size_t len)

@@ -10,8 +10,10 @@
 #include "ugrpc.h"
 
 typedef struct ugrpc__router {
-    ugrpc_method *slots; /* capacity entries; path == NULL marks an empty slot */
-    size_t cap;          /* a power of two */
+    ugrpc_method *slots;        /* capacity entries; path == NULL marks an empty slot */
+    ugrpc_method_stats *stats;  /* counters of slots[i] at stats[i] */
+    ugrpc_method_stats unknown; /* calls to paths no method serves */
+    size_t cap;                 /* a power of two */
     size_t count;
 } ugrpc__router;
 
@@ -21,6 +23,9 @@ void ugrpc__router_free(ugrpc__router *r);
 /* Adds a copy of *m. Returns 0, UGRPC_EEXIST, UGRPC_EINVAL (path not of the
  * form "/pkg.Service/Method"), or UGRPC_ENOMEM. */
 int ugrpc__router_add(ugrpc__router *r, const ugrpc_method *m);
+
+/* The counters of a method returned by ugrpc__router_find(). */
+ugrpc_method_stats *ugrpc__router_stats(ugrpc__router *r, const ugrpc_method *m);
 
 /* Finds the method for a path of `len` bytes, or NULL. */
 const ugrpc_method *ugrpc__router_find(const ugrpc__router *r, const char *path, size_t len);

@@ -260,6 +260,18 @@ int ugrpc_server_listen_tls(ugrpc_server *srv, const char *host, int port,
     return listen_on(srv, host, port, tls);
 }
 
+const double ugrpc_latency_bounds[UGRPC_LATENCY_BUCKETS] = {.005, .01, .025, .05, .1, .25,
+                                                            .5,   1,   2.5,  5,   10};
+
+void ugrpc_server_foreach_method(ugrpc_server *srv,
+                                 void (*cb)(const ugrpc_method_stats *st, void *data), void *data)
+{
+    ugrpc__router *r = &srv->router;
+    for (size_t i = 0; i < r->cap; i++)
+        if (r->slots[i].path != NULL) cb(&r->stats[i], data);
+    cb(&r->unknown, data);
+}
+
 int ugrpc_server_port(const ugrpc_server *srv)
 {
     return srv->port;

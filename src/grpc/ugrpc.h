@@ -300,6 +300,34 @@ typedef struct ugrpc_server_stats {
     uint64_t bytes_out;
 } ugrpc_server_stats;
 
+/* Per-method counters, kept on the loop thread without locks. Names follow
+ * go-grpc-prometheus so exporters can reuse its metric names. */
+#define UGRPC_LATENCY_BUCKETS 11
+/* Upper bounds in seconds of the latency histogram buckets (Prometheus'
+ * default buckets): .005 .01 .025 .05 .1 .25 .5 1 2.5 5 10; a last, implicit
+ * bucket is +Inf. */
+UGRPC_EXTERN extern const double ugrpc_latency_bounds[UGRPC_LATENCY_BUCKETS];
+
+typedef struct ugrpc_method_stats {
+    const char *path; /* "/pkg.Service/Method"; "" for calls to unknown methods */
+    ugrpc_method_type type;
+    uint64_t started;      /* calls routed to the method */
+    uint64_t msg_received; /* request messages delivered */
+    uint64_t msg_sent;     /* response messages sent */
+    uint64_t handled[17];  /* completed calls by status code (CANCELLED includes
+                            * calls the client or the connection dropped) */
+    /* Handling time from the request headers to the status: count per bucket
+     * (not cumulative), the +Inf bucket last. */
+    uint64_t latency[UGRPC_LATENCY_BUCKETS + 1];
+    double latency_sum; /* seconds */
+} ugrpc_method_stats;
+
+/* Calls `cb` once per registered method, then once for calls to unknown
+ * methods (path ""). The stats are valid only during the callback. */
+UGRPC_EXTERN void ugrpc_server_foreach_method(ugrpc_server *srv,
+                                              void (*cb)(const ugrpc_method_stats *st, void *data),
+                                              void *data);
+
 /* Copies the server's counters into *out. */
 UGRPC_EXTERN void ugrpc_server_get_stats(const ugrpc_server *srv, ugrpc_server_stats *out);
 

@@ -626,6 +626,7 @@ int todo_service_start(todo_service *svc)
 
 void todo_service_stop(todo_service *svc)
 {
+    svc->stopping = 1;
     if (svc->store->ops->blocking && !uv_is_closing((uv_handle_t *)&svc->health_timer))
         uv_close((uv_handle_t *)&svc->health_timer, NULL);
 }

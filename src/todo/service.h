@@ -40,6 +40,7 @@ typedef struct todo_service {
 
     todo_flight *flights; /* reads in flight, for single flight */
     uint64_t store_ops;   /* operations started on the store (for logs and tests) */
+    int stopping;         /* shutdown began: not ready */
 } todo_service;
 
 /* Registers the Todos methods on `srv` and, for a blocking store, starts
