@@ -168,12 +168,17 @@ $(BUILD)/py/todos_pb2.py: proto/todos.proto | deps-test
 	@mkdir -p $(BUILD)/py
 	$(PY) -m grpc_tools.protoc -Iproto -I$(PB_INCLUDE) --python_out=$(BUILD)/py --grpc_python_out=$(BUILD)/py $<
 
-PYTEST_DIRS := tests/integration tests/embed $(wildcard tests/interop)
+PYTEST_DIRS := tests/integration tests/embed $(wildcard tests/interop tests/store)
+# The benchmark harness checks run on the plain build only: sanitized
+# servers would measure nothing useful.
+ifeq ($(SANITIZER),)
+PYTEST_DIRS += $(wildcard tests/bench)
+endif
 
 integration: all $(BUILD)/greeter $(BUILD)/py/todos_pb2.py | deps-test
 	TODO_API_BIN=$(abspath $(BUILD)/todo-api) PY_GEN=$(abspath $(BUILD)/py) \
 	  GREETER_BIN=$(abspath $(BUILD)/greeter) INTEROP_SERVER_BIN=$(abspath $(BUILD)/interop-server) \
-	  TOOLS_BIN=$(abspath .tools/bin) SANITIZER=$(SANITIZER) \
+	  TOOLS_BIN=$(abspath .tools/bin) SANITIZER=$(SANITIZER) BUILD_DIR=$(abspath $(BUILD)) \
 	  $(PY) -m pytest -q $(PYTEST_DIRS) $(PYTEST_ARGS)
 
 test: deps-test
@@ -195,3 +200,19 @@ clean:
 	rm -rf build build-*
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# ---- benchmarks ----
+# Owned by bench/ (docs/benchmarks.md). Servers run pinned to core 0, load from core 1.
+#   make bench         full run: writes bench/results/ (results.json, results.md, *.png)
+#   make bench-quick   a short run of every scenario into $(BUILD)/bench/quick/
+#   make bench-test    the quick pytest checks of tests/bench/ (Locust, ghz, harness)
+BENCH_ARGS ?=
+.PHONY: bench bench-quick bench-test
+bench: all | deps-test
+	BENCH_NO_MAKE=1 $(PY) bench/run.py --work $(BUILD)/bench $(BENCH_ARGS)
+bench-quick: all | deps-test
+	BENCH_NO_MAKE=1 $(PY) bench/run.py --quick --work $(BUILD)/bench --out $(BUILD)/bench/quick $(BENCH_ARGS)
+bench-test: all $(BUILD)/py/todos_pb2.py | deps-test
+	TODO_API_BIN=$(abspath $(BUILD)/todo-api) PY_GEN=$(abspath $(BUILD)/py) \
+	  TOOLS_BIN=$(abspath .tools/bin) BUILD_DIR=$(abspath $(BUILD)) \
+	  $(PY) -m pytest -q tests/bench $(PYTEST_ARGS)
