@@ -40,6 +40,8 @@ ifneq ($(SANITIZER),)
 ALL_CFLAGS += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=$(SANITIZER)
 endif
+# Races inside uninstrumented system libraries (see the file) are not ours.
+export TSAN_OPTIONS ?= suppressions=$(abspath tests/tsan.supp) halt_on_error=0
 
 GEN := $(BUILD)/gen
 PY := .venv/bin/python
