@@ -330,7 +330,7 @@ ssize_t ugrpc__call_read_data(nghttp2_session *session, int32_t stream_id, uint8
         memcpy(buf, call->out.data + call->out.off, n);
         call->out.off += n;
     }
-    if (call->writable_cb != NULL && avail - n < call->srv->opts.max_send_queue / 2)
+    if (call->writable_cb != NULL && avail - n <= call->srv->opts.max_send_queue / 2)
         ugrpc__server_want_writable(call->srv, call);
     if (n == avail) {
         ugrpc__buf_clear(&call->out);
@@ -812,7 +812,7 @@ int ugrpc_call_on_writable(ugrpc_call *call, ugrpc_writable_fn cb, void *data)
     if (rv < 0) return rv;
     call->writable_cb = cb;
     call->writable_data = data;
-    if (cb != NULL && ugrpc__buf_avail(&call->out) < call->srv->opts.max_send_queue / 2)
+    if (cb != NULL && ugrpc__buf_avail(&call->out) <= call->srv->opts.max_send_queue / 2)
         ugrpc__server_want_writable(call->srv, call);
     return 0;
 }
@@ -821,7 +821,7 @@ void ugrpc__call_run_writable(ugrpc_call *call)
 {
     ugrpc_writable_fn cb = call->writable_cb;
     if (cb == NULL || !ugrpc_call_is_alive(call)) return;
-    if (ugrpc__buf_avail(&call->out) >= call->srv->opts.max_send_queue / 2) return;
+    if (ugrpc__buf_avail(&call->out) > call->srv->opts.max_send_queue / 2) return;
     call->writable_cb = NULL;
     cb(call, call->writable_data);
 }

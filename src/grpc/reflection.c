@@ -103,11 +103,14 @@ struct ugrpc__reflection {
     rstream *streams;
 };
 
-/* protobuf-c allocator on the library's hook, for short-lived messages. */
+/* protobuf-c allocator on the library's hook, for short-lived messages.
+ * With allocator_data pointing at an int, a failed allocation sets it: that
+ * is how a failed unpack tells running out of memory from bad input. */
 static void *heap_alloc(void *data, size_t size)
 {
-    (void)data;
-    return ugrpc__malloc(size);
+    void *p = ugrpc__malloc(size);
+    if (p == NULL && data != NULL) *(int *)data = 1;
+    return p;
 }
 
 static void heap_free(void *data, void *p)
@@ -312,11 +315,13 @@ static int build_index(struct ugrpc__reflection *r, const uint8_t *set, size_t l
     split_set(set, len, r->files, &n);
     r->nfiles = n;
 
+    int oom = 0;
+    ProtobufCAllocator pb = {heap_alloc, heap_free, &oom};
     for (size_t i = 0; i < n; i++) {
         const rfile *f = &r->files[i];
-        fds[i] = google__protobuf__file_descriptor_proto__unpack(&heap_pb, f->raw.len, f->raw.data);
-        if (fds[i] == NULL || fds[i]->name == NULL || fds[i]->name[0] == '\0')
-            return UGRPC_EINVAL; /* (or out of memory: protobuf-c cannot tell us) */
+        fds[i] = google__protobuf__file_descriptor_proto__unpack(&pb, f->raw.len, f->raw.data);
+        if (fds[i] == NULL) return oom ? UGRPC_ENOMEM : UGRPC_EINVAL;
+        if (fds[i]->name == NULL || fds[i]->name[0] == '\0') return UGRPC_EINVAL;
         r->files[i].name = fds[i]->name;
         r->by_name[i] = (rname){fds[i]->name, i};
     }
@@ -387,10 +392,13 @@ static void end_stream(rstream *s, int code, const char *msg)
     ugrpc_call_finish(call, code, msg);
 }
 
-static int send_error(rstream *s, rresponse *res, int code, const char *fmt, ...)
+/* The senders below fill in their own copy of `base` (host and original
+ * request set), so nothing points at their locals once they return. */
+static int send_error(rstream *s, const rresponse *base, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-static int send_error(rstream *s, rresponse *res, int code, const char *fmt, ...)
+static int send_error(rstream *s, const rresponse *base, int code, const char *fmt, ...)
 {
+    rresponse res = *base;
     char msg[256];
     va_list ap;
     va_start(ap, fmt);
@@ -399,16 +407,17 @@ static int send_error(rstream *s, rresponse *res, int code, const char *fmt, ...
     Grpc__Reflection__V1__ErrorResponse err = GRPC__REFLECTION__V1__ERROR_RESPONSE__INIT;
     err.error_code = code;
     err.error_message = msg;
-    res->message_response_case = RESP(ERROR_RESPONSE);
-    res->error_response = &err;
-    return ugrpc_call_send(s->call, &res->base);
+    res.message_response_case = RESP(ERROR_RESPONSE);
+    res.error_response = &err;
+    return ugrpc_call_send(s->call, &res.base);
 }
 
 /* Answers with file `idx` and its transitive dependencies not yet sent on
  * this stream, the requested file first. Files count as sent only once the
  * response is accepted, so a refused send can simply be retried. */
-static int send_files(rstream *s, rresponse *res, size_t idx)
+static int send_files(rstream *s, const rresponse *base, size_t idx)
 {
+    rresponse res = *base;
     struct ugrpc__reflection *r = s->r;
     memset(r->mark, 0, r->nfiles);
     size_t n = 0;
@@ -430,11 +439,11 @@ static int send_files(rstream *s, rresponse *res, size_t idx)
         GRPC__REFLECTION__V1__FILE_DESCRIPTOR_RESPONSE__INIT;
     fdr.n_file_descriptor_proto = n;
     fdr.file_descriptor_proto = r->bins;
-    res->message_response_case = RESP(FILE_DESCRIPTOR_RESPONSE);
-    res->file_descriptor_response = &fdr;
-    int rv = ugrpc_call_send(s->call, &res->base);
+    res.message_response_case = RESP(FILE_DESCRIPTOR_RESPONSE);
+    res.file_descriptor_response = &fdr;
+    int rv = ugrpc_call_send(s->call, &res.base);
     if (rv == UGRPC_ETOOBIG)
-        return send_error(s, res, UGRPC_STATUS_RESOURCE_EXHAUSTED,
+        return send_error(s, base, UGRPC_STATUS_RESOURCE_EXHAUSTED,
                           "descriptors of %s exceed the maximum message size", r->files[idx].name);
     if (rv == 0)
         for (size_t k = 0; k < n; k++)
@@ -448,8 +457,9 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* Names every service registered now (from the method paths), sorted. */
-static int send_services(rstream *s, rresponse *res)
+static int send_services(rstream *s, const rresponse *base)
 {
+    rresponse res = *base;
     const ugrpc__router *rt = &s->r->srv->router;
     size_t bytes = 0;
     for (size_t i = 0; i < rt->cap; i++)
@@ -489,9 +499,9 @@ static int send_services(rstream *s, rresponse *res)
         GRPC__REFLECTION__V1__LIST_SERVICE_RESPONSE__INIT;
     list.n_service = k;
     list.service = ptrs;
-    res->message_response_case = RESP(LIST_SERVICES_RESPONSE);
-    res->list_services_response = &list;
-    int rv = ugrpc_call_send(s->call, &res->base);
+    res.message_response_case = RESP(LIST_SERVICES_RESPONSE);
+    res.list_services_response = &list;
+    int rv = ugrpc_call_send(s->call, &res.base);
     ugrpc__free(block);
     return rv;
 }

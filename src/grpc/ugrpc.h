@@ -403,7 +403,7 @@ UGRPC_EXTERN int ugrpc_call_send_flags(ugrpc_call *call, const ProtobufCMessage 
                                        unsigned flags);
 
 /* Asks for `cb` to run once, on a later loop turn, when the call's send
- * queue has drained below half of max_send_queue (at once if it already
+ * queue holds at most half of max_send_queue (at once if it already
  * has). A second request replaces the first. Nothing runs for a call that
  * dies first; on_cancel tells the handler about that.
  * Errors: UGRPC_ECANCELLED, UGRPC_ESTATE (finished). */
