@@ -67,8 +67,9 @@ static void on_signal(uv_signal_t *h, int signum)
     uv_timer_start(&a->drain, start_shutdown, a->drain_ms, 0);
 }
 
-/* Opens the configured store; logs which one. NULL on failure (logged). */
-static todo_store *open_store(const todo_config *cfg)
+/* Opens the configured store; logs which one unless quiet. NULL on failure
+ * (logged). */
+static todo_store *open_store(const todo_config *cfg, int quiet)
 {
     if (strcmp(cfg->store, "memory") == 0) {
         todo_store *s = todo_memstore_new();
@@ -96,9 +97,11 @@ static todo_store *open_store(const todo_config *cfg)
         fprintf(stderr, "todo-api: invalid MONGO_URI: %s\n", err);
         return NULL;
     }
-    todo_log(UGRPC_LOG_INFO, "todo-api %s: serving MongoDB %s.%s (%s)%s%s", UGRPC_VERSION,
-             cfg->db_name, cfg->db_collection, cfg->mongo_uri_file[0] ? "URI from file" : "URI set",
-             cfg->env_file_found ? "; config from " : "", cfg->env_file_found ? cfg->env_file : "");
+    if (!quiet)
+        todo_log(
+            UGRPC_LOG_INFO, "todo-api %s: serving MongoDB %s.%s (%s)%s%s", UGRPC_VERSION,
+            cfg->db_name, cfg->db_collection, cfg->mongo_uri_file[0] ? "URI from file" : "URI set",
+            cfg->env_file_found ? "; config from " : "", cfg->env_file_found ? cfg->env_file : "");
     return s;
 }
 
@@ -137,7 +140,7 @@ static int seed(const todo_config *cfg, const char *file)
         }
     }
     todo_mongo_global_init();
-    todo_store *s = open_store(cfg);
+    todo_store *s = open_store(cfg, 1);
     int rv = s ? todo_mongostore_seed(s, &extra, err, sizeof(err)) : TODO_EINTERNAL;
     if (s != NULL) s->ops->destroy(s);
     todo_mongo_global_cleanup();
@@ -209,7 +212,7 @@ int main(int argc, char **argv)
 
     int mongo = strcmp(cfg.store, "mongo") == 0;
     if (mongo) todo_mongo_global_init();
-    todo_store *store = open_store(&cfg);
+    todo_store *store = open_store(&cfg, 0);
     if (store == NULL) return mongo ? 2 : 1;
 
     app a = {.loop = uv_default_loop()};

@@ -45,8 +45,15 @@ int todo_items_push(todo_items *l, todo_item *item)
     return 0;
 }
 
+double todo_items_key(const todo_items *l, size_t i)
+{
+    return l->keys ? l->keys[i] : (double)l->v[i]->priority;
+}
+
 void todo_items_free(todo_items *l)
 {
+    free(l->keys);
+    l->keys = NULL;
     if (l->owned)
         for (size_t i = 0; i < l->n; i++)
             free(l->v[i]);
@@ -121,9 +128,11 @@ static int after_cursor(const todo_query *q, const todo_item *t)
     int idc = strcmp(t->id, q->after_id);
     switch (q->order) {
     case TODO_ORDER_PRIORITY:
-        return t->priority > q->after_priority || (t->priority == q->after_priority && idc > 0);
+        return t->priority > q->after_priority ||
+               ((double)t->priority == q->after_priority && idc > 0);
     case TODO_ORDER_PRIORITY_DESC:
-        return t->priority < q->after_priority || (t->priority == q->after_priority && idc > 0);
+        return t->priority < q->after_priority ||
+               ((double)t->priority == q->after_priority && idc > 0);
     default:
         return idc > 0;
     }

@@ -69,9 +69,18 @@ static int32_t clamp32(double d)
     return (int32_t)d;
 }
 
-/* Reads one document into an owned item. */
+/* Reads one document into an owned item; *key (when not NULL) gets the
+ * stored priority before clamping. */
+static todo_item *read_doc_key(const bson_t *doc, double *key);
+
 static todo_item *read_doc(const bson_t *doc)
 {
+    return read_doc_key(doc, NULL);
+}
+
+static todo_item *read_doc_key(const bson_t *doc, double *key)
+{
+    double raw = 0;
     char id[64] = "";
     const char *title = "", *tag = "";
     int32_t priority = 0;
@@ -93,13 +102,15 @@ static todo_item *read_doc(const bson_t *doc)
             tag = bson_iter_utf8(&it, NULL);
         } else if (strcmp(k, "priority") == 0) {
             if (t == BSON_TYPE_INT32)
-                priority = bson_iter_int32(&it);
+                raw = bson_iter_int32(&it);
             else if (t == BSON_TYPE_INT64)
-                priority = clamp32((double)bson_iter_int64(&it));
+                raw = (double)bson_iter_int64(&it);
             else if (t == BSON_TYPE_DOUBLE)
-                priority = clamp32(bson_iter_double(&it));
+                raw = bson_iter_double(&it);
+            priority = clamp32(raw);
         }
     }
+    if (key != NULL) *key = raw;
     return todo_item_new(id, title, tag, priority);
 }
 
@@ -158,11 +169,11 @@ static int m_list(todo_store *st, const todo_query *q, uint64_t timeout_ms, todo
             BSON_APPEND_ARRAY_BEGIN(&filter, "$or", & or);
             BSON_APPEND_DOCUMENT_BEGIN(& or, "0", &a);
             BSON_APPEND_DOCUMENT_BEGIN(&a, "priority", &pa);
-            BSON_APPEND_INT32(&pa, cmp, q->after_priority);
+            BSON_APPEND_DOUBLE(&pa, cmp, q->after_priority);
             bson_append_document_end(&a, &pa);
             bson_append_document_end(& or, &a);
             BSON_APPEND_DOCUMENT_BEGIN(& or, "1", &b);
-            BSON_APPEND_INT32(&b, "priority", q->after_priority);
+            BSON_APPEND_DOUBLE(&b, "priority", q->after_priority);
             BSON_APPEND_DOCUMENT_BEGIN(&b, "_id", &ib);
             append_oid_or_string(&ib, "$gt", q->after_id);
             bson_append_document_end(&b, &ib);
@@ -186,12 +197,25 @@ static int m_list(todo_store *st, const todo_query *q, uint64_t timeout_ms, todo
     todo_items l = {.owned = 1};
     const bson_t *doc;
     int rv = 0;
+    size_t kcap = 0;
     while (rv == 0 && mongoc_cursor_next(cur, &doc)) {
-        todo_item *t = read_doc(doc);
+        double key;
+        todo_item *t = read_doc_key(doc, &key);
         if (t == NULL || todo_items_push(&l, t) < 0) {
             free(t);
             rv = TODO_ENOMEM;
+            break;
         }
+        if (l.n > kcap) {
+            kcap = l.cap;
+            double *k = realloc(l.keys, kcap * sizeof(*k));
+            if (k == NULL) {
+                rv = TODO_ENOMEM;
+                break;
+            }
+            l.keys = k;
+        }
+        l.keys[l.n - 1] = key;
     }
     bson_error_t e;
     if (rv == 0 && mongoc_cursor_error(cur, &e)) rv = fail(&e, err, errlen);
@@ -498,7 +522,29 @@ int todo_parse_json_todos(const char *json, size_t len, todo_items *out, char *e
         bson_iter_document(&arr, &dlen, &data);
         bson_t item;
         todo_item *t = NULL;
-        if (bson_init_static(&item, data, dlen)) t = read_doc(&item);
+        const char *bad = NULL;
+        if (bson_init_static(&item, data, dlen)) {
+            /* Strict about what a file may say: read_doc is lenient by design. */
+            bson_iter_t f;
+            bson_iter_init(&f, &item);
+            while (bad == NULL && bson_iter_next(&f)) {
+                const char *k = bson_iter_key(&f);
+                bson_type_t ty = bson_iter_type(&f);
+                if ((strcmp(k, "title") == 0 || strcmp(k, "tag") == 0) && ty != BSON_TYPE_UTF8)
+                    bad = k;
+                else if (strcmp(k, "priority") == 0 && ty != BSON_TYPE_INT32 &&
+                         ty != BSON_TYPE_INT64 &&
+                         (ty != BSON_TYPE_DOUBLE ||
+                          bson_iter_double(&f) != (int32_t)bson_iter_double(&f)))
+                    bad = k;
+            }
+            if (bad != NULL) {
+                snprintf(err, errlen, "item %zu: \"%s\" has the wrong type", idx, bad);
+                rv = -1;
+                break;
+            }
+            t = read_doc(&item);
+        }
         if (t == NULL || todo_items_push(&l, t) < 0) {
             free(t);
             snprintf(err, errlen, "out of memory");

@@ -73,7 +73,8 @@ static int grpc_code(int rv)
     }
 }
 
-static void encode_page_token(const job *j, const todo_item *last, char *out, size_t len);
+static void encode_page_token(const job *j, const todo_item *last, double key, char *out,
+                              size_t len);
 
 static void reply(ugrpc_call *call, const job *j)
 {
@@ -96,7 +97,8 @@ static void reply(ugrpc_call *call, const job *j)
         res.todos = j->items.v;
         /* One item more than the page was asked for: there is a next page. */
         if (j->items.n > j->page_size)
-            encode_page_token(j, j->items.v[j->page_size - 1], token, sizeof(token));
+            encode_page_token(j, j->items.v[j->page_size - 1],
+                              todo_items_key(&j->items, j->page_size - 1), token, sizeof(token));
         res.next_page_token = token;
         ugrpc_call_reply(call, &res.base);
         break;
@@ -228,8 +230,8 @@ static void flight_key(const job *j, char *out, size_t len)
     if (j->op == OP_ALL)
         snprintf(out, len, "all");
     else
-        snprintf(out, len, "list|%d|%s|%d|%d|%s|%zu", (int)j->q.order, j->q.tag ? j->q.tag : "*",
-                 j->q.has_after, (int)j->q.after_priority, j->q.after_id, j->page_size);
+        snprintf(out, len, "list|%d|%s|%d|%.17g|%s|%zu", (int)j->q.order, j->q.tag ? j->q.tag : "*",
+                 j->q.has_after, j->q.after_priority, j->q.after_id, j->page_size);
 }
 
 static int add_waiter(ugrpc_call *call, todo_flight *f)
@@ -385,11 +387,12 @@ static int authorized(ugrpc_call *call, const todo_service *svc, const ProtobufC
 /* A page token names the last item of the page and the query it belongs
  * to, so it cannot be replayed against another filter or order. Hex keeps
  * it opaque-looking and safe in any transport. */
-static void encode_page_token(const job *j, const todo_item *last, char *out, size_t len)
+static void encode_page_token(const job *j, const todo_item *last, double key, char *out,
+                              size_t len)
 {
     char raw[TODO_TAG_MAX + 64];
-    int n = snprintf(raw, sizeof(raw), "1|%d|%d|%s|%s", (int)j->q.order, (int)last->priority,
-                     last->id, j->q.tag ? j->q.tag : "");
+    int n = snprintf(raw, sizeof(raw), "1|%d|%.17g|%s|%s", (int)j->q.order, key, last->id,
+                     j->q.tag ? j->q.tag : "");
     size_t k = 0;
     for (int i = 0; i < n && k + 2 < len; i++)
         k += (size_t)snprintf(out + k, len - k, "%02x", (unsigned char)raw[i]);
@@ -407,9 +410,10 @@ static int decode_page_token(const char *tok, job *j)
         raw[i] = (char)v;
     }
     raw[len / 2] = '\0';
-    int order, prio, used = 0;
+    int order, used = 0;
+    double prio;
     char id[TODO_ID_LEN + 1];
-    if (sscanf(raw, "1|%d|%d|%24[0-9a-fA-F]|%n", &order, &prio, id, &used) != 3 || used == 0)
+    if (sscanf(raw, "1|%d|%lf|%24[0-9a-fA-F]|%n", &order, &prio, id, &used) != 3 || used == 0)
         return -1;
     const char *tag = raw + used;
     if (order != (int)j->q.order || strcmp(tag, j->q.tag ? j->q.tag : "") != 0 ||

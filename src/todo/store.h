@@ -39,6 +39,11 @@ typedef struct todo_items {
     todo_item **v;
     size_t n, cap;
     int owned;
+    /* The sort key each item was ordered by, when it differs from the
+     * int32 the API shows (a MongoDB priority stored as a larger int64 or a
+     * double): keyset pages continue from the stored value. NULL: use the
+     * items' priorities. */
+    double *keys;
 } todo_items;
 
 /* Allocates an item and its strings as one block (free() releases it).
@@ -46,6 +51,8 @@ typedef struct todo_items {
 todo_item *todo_item_new(const char *id, const char *title, const char *tag, int32_t priority);
 /* Appends; returns 0 or TODO_ENOMEM. */
 int todo_items_push(todo_items *l, todo_item *item);
+/* The stored sort key of item i (see todo_items.keys). */
+double todo_items_key(const todo_items *l, size_t i);
 /* Frees the array and, when owned, the items. */
 void todo_items_free(todo_items *l);
 
@@ -61,7 +68,7 @@ typedef struct todo_query {
     const char *tag; /* NULL: every tag */
     todo_order order;
     int has_after;
-    int32_t after_priority;
+    double after_priority; /* the stored sort key of the cursor item */
     char after_id[TODO_ID_LEN + 1];
     size_t limit; /* 0: no limit */
 } todo_query;
