@@ -411,6 +411,10 @@ todo_store *todo_mongostore_new(const todo_mongo_options *o, char *err, size_t e
         mongoc_uri_set_option_as_int32(uri, MONGOC_URI_CONNECTTIMEOUTMS, t);
     if (!mongoc_uri_has_option(uri, MONGOC_URI_SOCKETTIMEOUTMS))
         mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SOCKETTIMEOUTMS, t);
+    /* A retried read would wait a second DB_TIMEOUT; the client retries
+     * UNAVAILABLE itself, against a pod that may see a healthier database. */
+    if (!mongoc_uri_has_option(uri, MONGOC_URI_RETRYREADS))
+        mongoc_uri_set_option_as_bool(uri, MONGOC_URI_RETRYREADS, false);
     mongostore *m = calloc(1, sizeof(*m));
     if (m == NULL) {
         mongoc_uri_destroy(uri);
