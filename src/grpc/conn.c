@@ -60,6 +60,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         ugrpc__conn_close(conn);
         return;
     }
+    if (conn->lingering) return; /* the session is over: drain until the client closes */
     srv->stats.bytes_in += (uint64_t)nread;
     /* Anything from the client proves the connection alive. */
     conn->last_read_at = uv_now(srv->loop);
@@ -128,9 +129,35 @@ static int produce(ugrpc__conn *conn)
     return 0;
 }
 
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    ugrpc__conn *conn = req->data;
+    if (status < 0 && status != UV_ECANCELED) ugrpc__conn_close(conn);
+}
+
+/* Ends a finished session gently: everything we had to say is written, so
+ * half-close and read (and drop) what the client still sends until it
+ * closes too. Closing at once with its bytes unread would make the kernel
+ * reset the connection, and the client could lose our last frames (a GOAWAY,
+ * a PING ACK). The lifetime sweep closes a client that lingers too long. */
+static void linger(ugrpc__conn *conn)
+{
+    if (conn->closing || conn->lingering) return;
+    conn->lingering = 1;
+    conn->linger_since = uv_now(conn->srv->loop);
+    while (conn->calls != NULL)
+        ugrpc__call_detach(conn->calls);
+    /* Reading may have been paused (backpressure) or stopped (a flood). */
+    conn->read_paused = 0;
+    (void)uv_read_start((uv_stream_t *)&conn->tcp, on_alloc, on_read);
+    conn->sreq.data = conn;
+    if (uv_shutdown(&conn->sreq, (uv_stream_t *)&conn->tcp, on_shutdown) != 0)
+        ugrpc__conn_close(conn);
+}
+
 void ugrpc__conn_flush(ugrpc__conn *conn)
 {
-    if (conn->closing || conn->writing) return;
+    if (conn->closing || conn->writing || conn->lingering) return;
     int rv = conn->close_after_flush ? 0 : produce(conn);
     if (rv < 0) {
         ugrpc__log(conn->srv, UGRPC_LOG_DEBUG, "session error: %s", nghttp2_strerror(rv));
@@ -149,7 +176,7 @@ void ugrpc__conn_flush(ugrpc__conn *conn)
     if (ugrpc__buf_avail(ready) == 0) {
         if (conn->close_after_flush ||
             (!nghttp2_session_want_read(conn->h2) && !nghttp2_session_want_write(conn->h2)))
-            ugrpc__conn_close(conn);
+            linger(conn);
         return;
     }
     /* Swap: what was produced is written; the next turn fills the other. */

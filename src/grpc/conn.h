@@ -28,6 +28,7 @@ struct ugrpc__conn {
     ugrpc__buf tout;        /* TLS records waiting to be written */
     ugrpc__buf wbuf;        /* output being written by uv_write */
     uv_write_t wreq;
+    uv_shutdown_t sreq;
 
     unsigned flush_queued : 1;
     unsigned writing : 1;
@@ -35,6 +36,7 @@ struct ugrpc__conn {
     unsigned closing : 1;
     unsigned goaway_final : 1;      /* the second GOAWAY of a shutdown was sent */
     unsigned close_after_flush : 1; /* close once pending output is written */
+    unsigned lingering : 1;         /* session over, write side shut: draining */
 
     struct sockaddr_storage peer;
 
@@ -53,6 +55,7 @@ struct ugrpc__conn {
     uint64_t force_close_at;   /* 0: none */
     uint64_t ping_sent_at;     /* keepalive PING outstanding since, or 0 */
     uint64_t last_client_ping; /* 0: none yet */
+    uint64_t linger_since;
 };
 
 /* Accepts a pending connection on `listener`. Errors are logged; a refused

@@ -77,8 +77,14 @@ uint64_t ugrpc__lifetime_period(const ugrpc_server_options *o)
     return p < 10 ? 10 : p;
 }
 
+#define LINGER_MAX 1000u /* how long a finished connection waits for the client to close */
+
 static void sweep_one(ugrpc__conn *c, const ugrpc_server_options *o, uint64_t now)
 {
+    if (c->lingering) {
+        if (now - c->linger_since >= LINGER_MAX) ugrpc__conn_close(c);
+        return;
+    }
     if (!c->handshaken && o->handshake_timeout_ms &&
         now - c->created_at >= o->handshake_timeout_ms) {
         ugrpc__log(c->srv, UGRPC_LOG_DEBUG, "closing connection: handshake timeout");

@@ -87,7 +87,7 @@ static void on_idle(uv_idle_t *h)
 
 void ugrpc__server_want_flush(ugrpc_server *srv, ugrpc__conn *conn)
 {
-    if (conn->flush_queued || conn->closing) return;
+    if (conn->flush_queued || conn->closing || conn->lingering) return;
     conn->flush_queued = 1;
     conn->flush_next = srv->flush_head;
     srv->flush_head = conn;
