@@ -218,3 +218,31 @@ bench-test: all $(BUILD)/py/todos_pb2.py | deps-test
 	TODO_API_BIN=$(abspath $(BUILD)/todo-api) PY_GEN=$(abspath $(BUILD)/py) \
 	  TOOLS_BIN=$(abspath .tools/bin) BUILD_DIR=$(abspath $(BUILD)) \
 	  $(PY) -m pytest -q tests/bench $(PYTEST_ARGS)
+
+# ---- deploy (image, manifests) ----
+# Owned by deploy/ (docs/deploy.md). ENV is taken from the command line only
+# (an ENV in the shell's environment is often something else), default dev.
+#   make image ENV=dev [TAG=t] [IMAGE_ENGINE=podman|docker]   build IMAGE_NAME:TAG of env/.env.$(ENV)
+#   make manifests ENV=dev [TAG=t] [COLOR=blue]                render deploy/*.yaml into build/manifests/$(ENV)/
+#   make deploy-test                                           tests/deploy: manifests, linters, image,
+#                                                              podman kube play, the blue-green tool
+DEPLOY_ENV := $(if $(filter command line,$(origin ENV)),$(ENV),dev)
+DEPLOY_TAG = $(or $(TAG),$(shell git rev-parse --short=12 HEAD 2>/dev/null),dev)
+DEPLOY_COLOR = $(or $(COLOR),blue)
+IMAGE_ENGINE ?= $(if $(shell command -v podman 2>/dev/null),podman,docker)
+.PHONY: image manifests deploy-test
+image:
+	@test -f env/.env.$(DEPLOY_ENV) || { echo "no env/.env.$(DEPLOY_ENV) (ENV=dev|staging|prod)" >&2; exit 2; }
+	$(if $(filter podman,$(IMAGE_ENGINE)),bash deploy/podman-base.sh &&) \
+	CONTAINERS_CONF=$${CONTAINERS_CONF:-$(abspath deploy/containers.conf)} \
+	  deploy/bluegreen -e env/.env.$(DEPLOY_ENV) --container-engine $(IMAGE_ENGINE) --tag $(DEPLOY_TAG) build
+manifests:
+	@test -f env/.env.$(DEPLOY_ENV) || { echo "no env/.env.$(DEPLOY_ENV) (ENV=dev|staging|prod)" >&2; exit 2; }
+	@rm -rf build/manifests/$(DEPLOY_ENV)
+	deploy/bluegreen -e env/.env.$(DEPLOY_ENV) --tag $(DEPLOY_TAG) --color $(DEPLOY_COLOR) \
+	  render --out build/manifests/$(DEPLOY_ENV)
+deploy-test: $(BUILD)/todo-api $(BUILD)/py/todos_pb2.py | deps-test
+	DEPLOY_TOOLS_BIN=$$(bash tests/deploy/install-tools.sh) && \
+	TODO_API_BIN=$(abspath $(BUILD)/todo-api) PY_GEN=$(abspath $(BUILD)/py) \
+	  TOOLS_BIN=$(abspath .tools/bin) DEPLOY_TOOLS_BIN=$$DEPLOY_TOOLS_BIN \
+	  $(PY) -m pytest -q tests/deploy $(PYTEST_ARGS)

@@ -29,7 +29,9 @@ BUILD_PKGS=(build-essential pkg-config libnghttp2-dev libuv1-dev libprotobuf-c-d
   protobuf-c-compiler libmongoc-dev libssl-dev zlib1g-dev protobuf-compiler grpc-proto
   libcmocka-dev clang clang-format cppcheck libprotobuf-dev openssl)
 TEST_PKGS=(nghttp2-client nghttp2-server ruby-grpc ruby-googleauth prometheus
-  libgrpc++-dev protobuf-compiler-grpc)
+  libgrpc++-dev protobuf-compiler-grpc
+  podman buildah runc conmon fuse-overlayfs slirp4netns passt uidmap
+  containernetworking-plugins netavark aardvark-dns iptables debootstrap catatonit)
 
 # Go tools: "output-name package [ldflags-var]" (ldflags-var gets the module version).
 GO_TOOLS=(
