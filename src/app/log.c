@@ -74,5 +74,5 @@ void todo_log_hook(ugrpc_log_level level, const char *msg, void *data)
 
 void todo_store_log(int level, const char *domain, const char *msg)
 {
-    todo_log((ugrpc_log_level)level, "mongoc %s: %s", domain, msg);
+    todo_log((ugrpc_log_level)level, "%s: %s", domain, msg);
 }

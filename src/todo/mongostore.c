@@ -33,7 +33,9 @@ typedef struct mongostore {
 static void driver_log(mongoc_log_level_t level, const char *domain, const char *msg, void *ud)
 {
     (void)ud;
-    todo_store_log(level <= MONGOC_LOG_LEVEL_ERROR ? 0 : 3, domain, msg);
+    char where[64];
+    snprintf(where, sizeof(where), "mongoc %s", domain);
+    todo_store_log(level <= MONGOC_LOG_LEVEL_ERROR ? 0 : 3, where, msg);
 }
 
 void todo_mongo_global_init(void)

@@ -158,6 +158,10 @@ static void job_free(job *j)
 static void set_db_state(todo_service *svc, int up, const char *why)
 {
     if (svc->db_up == up) return;
+    if (up)
+        todo_store_log(2, "store", "database reachable: serving");
+    else
+        todo_store_log(1, "store", why && why[0] ? why : "database unreachable");
     svc->db_up = up;
     snprintf(svc->db_error, sizeof(svc->db_error), "database unavailable (%s)", why ? why : "");
     ugrpc_health_status st = up ? UGRPC_HEALTH_SERVING : UGRPC_HEALTH_NOT_SERVING;

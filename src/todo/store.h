@@ -142,8 +142,8 @@ int todo_mongostore_seed(todo_store *s, const todo_items *extra, char *err, size
 int todo_parse_json_todos(const char *json, size_t len, todo_items *out, char *err, size_t errlen);
 
 void todo_mongo_global_init(void);
-/* Where the driver's log lines go (level as ugrpc_log_level; any thread).
- * Provided by the program. */
+/* Where the store's and the driver's log lines go (level as
+ * ugrpc_log_level; any thread). Provided by the program. */
 void todo_store_log(int level, const char *domain, const char *msg);
 void todo_mongo_global_cleanup(void);
 
