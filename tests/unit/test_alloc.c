@@ -10,61 +10,11 @@
 #include <cmocka.h>
 
 #include "alloc.h"
+#include "alloc_hooks.h"
 #include "ugrpc.h"
 #include "todos.pb-c.h"
 
 /* ---- allocators --------------------------------------------------------- */
-
-static size_t n_malloc, n_realloc, n_calloc, n_free;
-
-static void reset_counts(void)
-{
-    n_malloc = n_realloc = n_calloc = n_free = 0;
-}
-
-static void *count_malloc(size_t n)
-{
-    n_malloc++;
-    return malloc(n);
-}
-
-static void *count_realloc(void *p, size_t n)
-{
-    n_realloc++;
-    return realloc(p, n);
-}
-
-static void *count_calloc(size_t n, size_t size)
-{
-    n_calloc++;
-    return calloc(n, size);
-}
-
-static void count_free(void *p)
-{
-    if (p != NULL) n_free++;
-    free(p);
-}
-
-static void *fail_malloc(size_t n)
-{
-    (void)n;
-    return NULL;
-}
-
-static void *fail_realloc(void *p, size_t n)
-{
-    (void)p;
-    (void)n;
-    return NULL;
-}
-
-static void *fail_calloc(size_t n, size_t size)
-{
-    (void)n;
-    (void)size;
-    return NULL;
-}
 
 static void install_counting(void)
 {

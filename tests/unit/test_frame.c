@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "alloc.h"
+#include "alloc_hooks.h"
 #include "frame.h"
 #include "ugrpc.h"
 
@@ -57,53 +58,6 @@ static void put_msg(uint8_t *out, size_t *off, int compressed, const void *body,
     *off += UGRPC__PREFIX_LEN;
     if (len) memcpy(out + *off, body, len);
     *off += len;
-}
-
-/* Counting allocator, to see what the deframer allocates. */
-static size_t n_malloc, n_free;
-
-static void *count_malloc(size_t n)
-{
-    n_malloc++;
-    return malloc(n);
-}
-
-static void *count_realloc(void *p, size_t n)
-{
-    n_malloc++;
-    return realloc(p, n);
-}
-
-static void *count_calloc(size_t n, size_t size)
-{
-    n_malloc++;
-    return calloc(n, size);
-}
-
-static void count_free(void *p)
-{
-    if (p != NULL) n_free++;
-    free(p);
-}
-
-static void *fail_malloc(size_t n)
-{
-    (void)n;
-    return NULL;
-}
-
-static void *fail_realloc(void *p, size_t n)
-{
-    (void)p;
-    (void)n;
-    return NULL;
-}
-
-static void *fail_calloc(size_t n, size_t size)
-{
-    (void)n;
-    (void)size;
-    return NULL;
 }
 
 static int restore_allocator(void **state)
@@ -401,7 +355,7 @@ static void test_max_size_one_over(void **state)
     memset(buf, 'x', sizeof(buf));
     ugrpc__frame_prefix(buf, 0, MAX + 1);
 
-    n_malloc = n_free = 0;
+    reset_counts();
     assert_int_equal(ugrpc_replace_allocator(count_malloc, count_realloc, count_calloc, count_free),
                      0);
     ugrpc__deframer d;
@@ -414,7 +368,7 @@ static void test_max_size_one_over(void **state)
     assert_int_equal(too_big, MAX + 1);
     assert_int_equal(c.count, 0);
     assert_null(d.body);
-    assert_int_equal(n_malloc, 0);
+    assert_int_equal(n_allocs(), 0);
     ugrpc__deframer_free(&d);
 
     /* Prefix and body together: same, nothing buffered. */
@@ -425,14 +379,14 @@ static void test_max_size_one_over(void **state)
     assert_int_equal(too_big, MAX + 1);
     assert_int_equal(c.count, 0);
     assert_null(d.body);
-    assert_int_equal(n_malloc, 0);
+    assert_int_equal(n_allocs(), 0);
     ugrpc__deframer_free(&d);
 
     /* too_big may be NULL. */
     ugrpc__deframer_init(&d, MAX);
     assert_int_equal(ugrpc__deframer_feed(&d, buf, sizeof(buf), collect_cb, &c, NULL),
                      UGRPC_ETOOBIG);
-    assert_int_equal(n_malloc, 0);
+    assert_int_equal(n_allocs(), 0);
     ugrpc__deframer_free(&d);
 }
 
@@ -591,7 +545,7 @@ static void test_free_partial_message(void **state)
     uint8_t buf[32];
     size_t off = 0;
     put_msg(buf, &off, 0, "0123456789", 10);
-    n_malloc = n_free = 0;
+    reset_counts();
     assert_int_equal(ugrpc_replace_allocator(count_malloc, count_realloc, count_calloc, count_free),
                      0);
     ugrpc__deframer d;
@@ -599,7 +553,7 @@ static void test_free_partial_message(void **state)
     collected c = {0};
     assert_int_equal(ugrpc__deframer_feed(&d, buf, 8, collect_cb, &c, NULL), 0);
     assert_non_null(d.body);
-    assert_int_equal(n_malloc, 1);
+    assert_int_equal(n_allocs(), 1);
     ugrpc__deframer_free(&d);
     assert_null(d.body);
     assert_int_equal(n_free, 1);
