@@ -170,7 +170,7 @@ $(BUILD)/py/todos_pb2.py: proto/todos.proto | deps-test
 	@mkdir -p $(BUILD)/py
 	$(PY) -m grpc_tools.protoc -Iproto -I$(PB_INCLUDE) --python_out=$(BUILD)/py --grpc_python_out=$(BUILD)/py $<
 
-PYTEST_DIRS := tests/integration tests/embed $(wildcard tests/interop tests/store)
+PYTEST_DIRS := tests/integration tests/embed $(wildcard tests/interop tests/store tests/adversarial)
 # The benchmark harness checks run on the plain build only: sanitized
 # servers would measure nothing useful.
 ifeq ($(SANITIZER),)
@@ -185,6 +185,7 @@ integration: all $(BUILD)/greeter $(BUILD)/py/todos_pb2.py | deps-test
 
 test: deps-test
 	@$(MAKE) --no-print-directory unit
+	@$(if $(wildcard tests/fuzz/fuzz.mk),$(MAKE) --no-print-directory fuzz-replay)
 	@$(MAKE) --no-print-directory integration
 
 C_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
@@ -202,6 +203,10 @@ clean:
 	rm -rf build build-*
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# ---- fuzzing ----
+# Owned by tests/fuzz/ (libFuzzer, clang; docs/security.md).
+-include tests/fuzz/fuzz.mk
 
 # ---- benchmarks ----
 # Owned by bench/ (docs/benchmarks.md). Servers run pinned to core 0, load from core 1.

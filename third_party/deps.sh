@@ -28,7 +28,7 @@ VENV="$ROOT/.venv"
 BUILD_PKGS=(build-essential pkg-config libnghttp2-dev libuv1-dev libprotobuf-c-dev
   protobuf-c-compiler libmongoc-dev libssl-dev zlib1g-dev protobuf-compiler grpc-proto
   libcmocka-dev clang clang-format cppcheck libprotobuf-dev openssl)
-TEST_PKGS=(nghttp2-client nghttp2-server ruby-grpc ruby-googleauth prometheus
+TEST_PKGS=(nghttp2-client nghttp2-server ruby-grpc ruby-googleauth prometheus libclang-rt-14-dev
   libgrpc++-dev protobuf-compiler-grpc
   podman buildah runc conmon fuse-overlayfs slirp4netns passt uidmap
   containernetworking-plugins netavark aardvark-dns iptables debootstrap catatonit)
