@@ -124,7 +124,13 @@ static int produce(ugrpc__conn *conn)
         ssize_t n = nghttp2_session_mem_send(conn->h2, &data);
         if (n < 0) return (int)n;
         if (n == 0) break;
+        size_t at = conn->out.len;
         if (ugrpc__buf_append(&conn->out, data, (size_t)n) < 0) return NGHTTP2_ERR_NOMEM;
+        if (conn->announce_pending) {
+            conn->announce_pending = 0;
+            int rv = ugrpc__h2_announce_limits(conn, conn->out.data + at, (size_t)n);
+            if (rv < 0) return rv;
+        }
     }
     return 0;
 }
@@ -177,6 +183,14 @@ void ugrpc__conn_flush(ugrpc__conn *conn)
         if (conn->close_after_flush ||
             (!nghttp2_session_want_read(conn->h2) && !nghttp2_session_want_write(conn->h2)))
             linger(conn);
+        return;
+    }
+    if (conn->discard_output) {
+        /* No socket: "written" at once; come back next turn as on_write would. */
+        conn->srv->stats.bytes_out += ugrpc__buf_avail(ready);
+        ugrpc__buf_clear(ready);
+        conn->read_paused = 0;
+        ugrpc__server_want_flush(conn->srv, conn);
         return;
     }
     /* Swap: what was produced is written; the next turn fills the other. */
@@ -324,4 +338,37 @@ void ugrpc__conn_goaway_final(ugrpc__conn *conn)
                           nghttp2_session_get_last_proc_stream_id(conn->h2), NGHTTP2_NO_ERROR,
                           (const uint8_t *)r, r ? strlen(r) : 0);
     ugrpc__server_want_flush(conn->srv, conn);
+}
+
+ugrpc__conn *ugrpc__conn_new_unconnected(ugrpc_server *srv)
+{
+    ugrpc__conn *conn = ugrpc__calloc(1, sizeof(*conn));
+    if (conn == NULL) return NULL;
+    conn->srv = srv;
+    conn->tcp.data = conn;
+    conn->discard_output = 1;
+    if (uv_tcp_init(srv->loop, &conn->tcp) != 0) {
+        ugrpc__free(conn);
+        return NULL;
+    }
+    conn->next = srv->conns;
+    if (srv->conns != NULL) srv->conns->prev = conn;
+    srv->conns = conn;
+    srv->stats.connections_open++;
+    ugrpc__lifetime_on_accept(conn);
+    if (ugrpc__h2_session_new(conn) != 0) {
+        ugrpc__conn_close(conn);
+        return NULL;
+    }
+    ugrpc__server_want_flush(srv, conn);
+    return conn;
+}
+
+int ugrpc__conn_feed(ugrpc__conn *conn, const uint8_t *p, size_t n)
+{
+    if (conn->closing || conn->lingering || conn->close_after_flush) return UGRPC_ESTATE;
+    if (conn->read_paused) return UGRPC_EAGAIN;
+    uv_buf_t buf = uv_buf_init((char *)(uintptr_t)p, (unsigned)n);
+    on_read((uv_stream_t *)&conn->tcp, (ssize_t)n, &buf);
+    return 0;
 }

@@ -37,6 +37,8 @@ struct ugrpc__conn {
     unsigned goaway_final : 1;      /* the second GOAWAY of a shutdown was sent */
     unsigned close_after_flush : 1; /* close once pending output is written */
     unsigned lingering : 1;         /* session over, write side shut: draining */
+    unsigned announce_pending : 1;  /* our first SETTINGS still to be written */
+    unsigned discard_output : 1;    /* no socket (ugrpc__conn_new_unconnected) */
 
     struct sockaddr_storage peer;
 
@@ -78,5 +80,17 @@ void ugrpc__conn_flush_then_close(ugrpc__conn *conn);
  * last stream processed, with `reason` as debug data ("max_age", ...). */
 void ugrpc__conn_goaway_notice(ugrpc__conn *conn, const char *reason);
 void ugrpc__conn_goaway_final(ugrpc__conn *conn);
+
+/* Test and fuzzing seam (tests/fuzz/fuzz_conn.c), not used by the library
+ * itself: a connection with no socket. Its uv_tcp_t is initialised but never
+ * opened, so closing works as usual; whatever the server flushes to it is
+ * dropped as if written. Returns NULL on failure (the half-made connection is
+ * then closed). */
+ugrpc__conn *ugrpc__conn_new_unconnected(ugrpc_server *srv);
+/* Hands client bytes to the connection as a socket read would. Returns 0,
+ * UGRPC_EAGAIN when reading is paused by backpressure (run the loop so the
+ * output drains, then retry), or UGRPC_ESTATE once the connection is closing
+ * or its session is over. */
+int ugrpc__conn_feed(ugrpc__conn *conn, const uint8_t *p, size_t n);
 
 #endif

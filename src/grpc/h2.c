@@ -20,12 +20,19 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void
 {
     ugrpc__conn *conn = ud;
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-    ugrpc_call *call = ugrpc__call_new(conn, frame->hd.stream_id);
+    /* Over the advertised limit (see ugrpc__h2_announce_limits) or out of
+     * memory: refuse the stream. The client knows it was never processed and
+     * may retry it. Its header block is still decoded (HPACK state must stay
+     * in step) and dropped, as is any DATA until the RST_STREAM goes out. */
+    ugrpc_call *call = NULL;
+    if (conn->nstreams < conn->srv->opts.max_concurrent_streams)
+        call = ugrpc__call_new(conn, frame->hd.stream_id);
     if (call == NULL) {
-        /* Refuse the stream; the client may retry it elsewhere. */
-        nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
-                                  NGHTTP2_REFUSED_STREAM);
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        conn->srv->stats.streams_refused++;
+        return nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                                         NGHTTP2_REFUSED_STREAM) == 0
+                   ? 0
+                   : NGHTTP2_ERR_CALLBACK_FAILURE;
     }
     nghttp2_session_set_stream_user_data(s, frame->hd.stream_id, call);
     return 0;
@@ -88,6 +95,7 @@ static int on_data_chunk_recv(nghttp2_session *s, uint8_t flags, int32_t stream_
 static int on_frame_send(nghttp2_session *s, const nghttp2_frame *frame, void *ud)
 {
     ugrpc__conn *conn = ud;
+    if (frame->hd.type == NGHTTP2_GOAWAY) ugrpc__server_count_goaway(conn->srv, &frame->goaway);
     if (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA)
         conn->reset_strikes = 1;
     if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) ||
@@ -143,6 +151,15 @@ void ugrpc__h2_teardown(ugrpc_server *srv)
     srv->h2_option = NULL;
 }
 
+/* The stream limit nghttp2 enforces as a connection error: the real one
+ * plus room for the streams refused within one read, which stay open until
+ * their RST_STREAM is sent in the same loop turn. */
+static uint32_t h2_hard_stream_limit(const ugrpc_server *srv)
+{
+    uint32_t mcs = srv->opts.max_concurrent_streams;
+    return mcs > UINT32_MAX - 128 ? UINT32_MAX : mcs + 128;
+}
+
 int ugrpc__h2_session_new(ugrpc__conn *conn)
 {
     ugrpc_server *srv = conn->srv;
@@ -150,8 +167,10 @@ int ugrpc__h2_session_new(ugrpc__conn *conn)
     if (nghttp2_session_server_new3(&s, srv->h2_callbacks, conn, srv->h2_option,
                                     ugrpc__nghttp2_mem()) != 0)
         return UGRPC_ENOMEM;
+    /* nghttp2 gets the hard stream limit; the wire and the client get the
+     * real one (ugrpc__h2_announce_limits). */
     nghttp2_settings_entry iv[] = {
-        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, srv->opts.max_concurrent_streams},
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, h2_hard_stream_limit(srv)},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, srv->opts.initial_window_size},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, srv->opts.max_header_list_size},
     };
@@ -164,5 +183,35 @@ int ugrpc__h2_session_new(ugrpc__conn *conn)
         return UGRPC_ENOMEM;
     }
     conn->h2 = s;
+    conn->announce_pending = 1;
     return 0;
+}
+
+/*
+ * nghttp2 enforces its own SETTINGS_MAX_CONCURRENT_STREAMS as a connection
+ * error (GOAWAY PROTOCOL_ERROR) once the client has acknowledged it, which
+ * takes down every call on the connection. RFC 9113 5.1.2 lets a server
+ * refuse just the extra stream, and gRPC clients retry a REFUSED_STREAM
+ * transparently, so that is what we do: on_begin_headers() enforces the
+ * limit, and nghttp2 is given a higher one (h2_hard_stream_limit) that only
+ * a client ignoring the refusals reaches. The client learns the real limit
+ * from the SETTINGS frame on the wire, rewritten here; nghttp2 does not look
+ * at the contents of the client's ACK, so it stays in step.
+ */
+int ugrpc__h2_announce_limits(ugrpc__conn *conn, uint8_t *frame, size_t len)
+{
+    enum { HD = 9, ENTRY = 6 };
+    if (len < HD || frame[3] != NGHTTP2_SETTINGS || frame[4] != 0 ||
+        ((size_t)frame[0] << 16 | (size_t)frame[1] << 8 | frame[2]) != len - HD)
+        return NGHTTP2_ERR_INVALID_STATE; /* not the server preface we queued */
+    uint32_t mcs = conn->srv->opts.max_concurrent_streams;
+    for (uint8_t *e = frame + HD; e + ENTRY <= frame + len; e += ENTRY) {
+        if (e[0] != 0 || e[1] != NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS) continue;
+        e[2] = (uint8_t)(mcs >> 24);
+        e[3] = (uint8_t)(mcs >> 16);
+        e[4] = (uint8_t)(mcs >> 8);
+        e[5] = (uint8_t)mcs;
+        return 0;
+    }
+    return NGHTTP2_ERR_INVALID_STATE;
 }

@@ -19,4 +19,11 @@ void ugrpc__h2_teardown(ugrpc_server *srv);
 typedef struct ugrpc__conn ugrpc__conn;
 int ugrpc__h2_session_new(ugrpc__conn *conn);
 
+/* Rewrites, in place, the session's first frame (our SETTINGS, `len` bytes
+ * copied from nghttp2_session_mem_send) so that it announces the server's
+ * max_concurrent_streams rather than the higher limit nghttp2 enforces (see
+ * h2.c). Returns 0, or NGHTTP2_ERR_INVALID_STATE when `frame` is not that
+ * SETTINGS frame (the connection must then be closed). */
+int ugrpc__h2_announce_limits(ugrpc__conn *conn, uint8_t *frame, size_t len);
+
 #endif

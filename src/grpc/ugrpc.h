@@ -119,6 +119,22 @@ typedef void (*ugrpc_log_fn)(ugrpc_log_level level, const char *msg, void *data)
 typedef struct ugrpc_server ugrpc_server;
 typedef struct ugrpc_call ugrpc_call;
 
+/* What ugrpc_call_done_fn is told about a routed call (known or unknown
+ * method) once its status is decided, or when it dies (CANCELLED). */
+typedef struct ugrpc_call_info {
+    int code;             /* the gRPC status, 0..16 */
+    uint64_t duration_ns; /* from the request headers to the status */
+    uint64_t bytes_in;    /* request DATA payload: messages with their 5-byte prefixes */
+    uint64_t bytes_out;   /* response messages queued, with their prefixes */
+} ugrpc_call_info;
+
+/* Runs on the loop thread exactly once per routed call, at the moment its
+ * status is decided (before the trailers are written). `call` may be read
+ * with ugrpc_call_path(), ugrpc_call_peer() and ugrpc_call_metadata() during
+ * the callback only; it must not be completed or kept. `info` is valid only
+ * during the callback. */
+typedef void (*ugrpc_call_done_fn)(const ugrpc_call *call, const ugrpc_call_info *info, void *data);
+
 typedef struct ugrpc_server_options {
     /* Largest request message accepted, after the 5-byte prefix. A larger one
      * fails the call with RESOURCE_EXHAUSTED without being buffered.
@@ -180,6 +196,10 @@ typedef struct ugrpc_server_options {
     void *log_data;
     /* Lines above this level are not formatted at all. Default INFO. */
     ugrpc_log_level log_level;
+    /* Per-call hook (an access log, for example); see ugrpc_call_done_fn.
+     * NULL (default) costs nothing per call. */
+    ugrpc_call_done_fn on_call_done;
+    void *on_call_done_data;
 } ugrpc_server_options;
 
 /* Fills `opts` with the defaults documented above. */
@@ -289,6 +309,13 @@ UGRPC_EXTERN int ugrpc_server_shutdown(ugrpc_server *srv, uint64_t grace_ms, ugr
  * NULL is a no-op. */
 UGRPC_EXTERN int ugrpc_server_free(ugrpc_server *srv);
 
+/* Worker queue wait buckets, upper bounds in seconds: .0001 .00025 .0005
+ * .001 .0025 .005 .01 .025 .05 .1 .25 .5 1 2.5; a last, implicit bucket is
+ * +Inf. */
+#define UGRPC_WAIT_BUCKETS 14
+UGRPC_EXTERN extern const double ugrpc_wait_bounds[UGRPC_WAIT_BUCKETS];
+#define UGRPC_GOAWAY_REASONS 7
+
 typedef struct ugrpc_server_stats {
     uint64_t connections_accepted;
     uint64_t connections_open;
@@ -298,7 +325,31 @@ typedef struct ugrpc_server_stats {
     uint64_t work_pending; /* offloaded jobs queued or running */
     uint64_t bytes_in;
     uint64_t bytes_out;
+    uint64_t streams_refused; /* REFUSED_STREAM: over max_concurrent_streams or no memory */
+    /* Time offloaded jobs waited from ugrpc_call_offload() until a worker
+     * thread started them: count per bucket of ugrpc_wait_bounds (not
+     * cumulative), the +Inf bucket last, and their sum in seconds. */
+    uint64_t work_wait[UGRPC_WAIT_BUCKETS + 1];
+    double work_wait_sum;
+    /* Final GOAWAY frames sent, by ugrpc_goaway_reason (the first, notice
+     * phase of a graceful GOAWAY is not counted). */
+    uint64_t goaways_sent[UGRPC_GOAWAY_REASONS];
 } ugrpc_server_stats;
+
+/* Why a connection was sent GOAWAY, from its error code and debug data. */
+typedef enum {
+    UGRPC_GOAWAY_SHUTDOWN = 0,          /* ugrpc_server_shutdown() */
+    UGRPC_GOAWAY_MAX_AGE = 1,           /* max_connection_age_ms */
+    UGRPC_GOAWAY_MAX_IDLE = 2,          /* max_connection_idle_ms */
+    UGRPC_GOAWAY_TOO_MANY_PINGS = 3,    /* keepalive enforcement */
+    UGRPC_GOAWAY_ENHANCE_YOUR_CALM = 4, /* other abuse: floods, rapid reset */
+    UGRPC_GOAWAY_PROTOCOL_ERROR = 5,    /* the peer broke HTTP/2 (any other error code) */
+    UGRPC_GOAWAY_OTHER = 6,             /* NO_ERROR without a known reason */
+} ugrpc_goaway_reason;
+
+/* Returns the lower-case name of a ugrpc_goaway_reason ("max_age"), or
+ * "other" for a value out of range. Never NULL. */
+UGRPC_EXTERN const char *ugrpc_goaway_reason_name(int reason);
 
 /* Per-method counters, kept on the loop thread without locks. Names follow
  * go-grpc-prometheus so exporters can reuse its metric names. */

@@ -106,24 +106,33 @@ def test_stream_limit_with_a_grpc_client(pb, start_server):
 
 
 def test_stream_limit_exceeded_by_a_raw_client(start_server):
-    """A client that opens more streams than advertised: nghttp2 1.52 treats
-    it as a connection error (GOAWAY PROTOCOL_ERROR) once our SETTINGS are
-    acknowledged; RFC 9113 5.1.2 allows a stream error instead, which
-    nghttp2 does not offer. The server keeps serving others."""
+    """A client that opens more streams than the SETTINGS it acknowledged
+    allow gets the extra stream refused (RST_STREAM REFUSED_STREAM, RFC 9113
+    5.1.2); the streams within the limit and the connection carry on."""
     srv = start_server(env={"MAX_CONCURRENT_STREAMS": "2"})
     with open_h2(srv.port) as s:
-        time.sleep(0.2)
+        settings = [f for f in read_frames(s, 0.5 * h.SLOW) if f[0] == 4]
+        entries = {int.from_bytes(p[i:i + 2], "big"): int.from_bytes(p[i + 2:i + 6], "big")
+                   for _, _, p in settings for i in range(0, len(p), 6)}
+        assert entries.get(0x3) == 2, settings  # SETTINGS_MAX_CONCURRENT_STREAMS
         s.sendall(frame(4, 1, 0))  # ACK the server's SETTINGS
 
         def lit(n, v):
             return b"\x00" + bytes([len(n)]) + n + bytes([len(v)]) + v
         block = (b"\x83\x86" + lit(b":path", b"/grpc.Todos/GetTodos") + lit(b":authority", b"x")
-                 + lit(b"content-type", b"application/grpc"))
+                 + lit(b"content-type", b"application/grpc") + lit(b"te", b"trailers"))
         for sid in (1, 3, 5):
             s.sendall(frame(1, 4, sid, block))  # HEADERS without END_STREAM
-        frames = read_frames(s, 1.5 * h.SLOW)
-    goaways = [f for f in frames if f[0] == 7]
-    assert goaways and int.from_bytes(goaways[-1][2][4:8], "big") == 0x1, frames
+        frames = read_frames(s, 0.5 * h.SLOW)
+        resets = {f[1]: int.from_bytes(f[2], "big") for f in frames if f[0] == 3}
+        assert resets == {5: 0x7}, frames  # only stream 5, REFUSED_STREAM
+        # The two accepted calls complete: an empty request each.
+        for sid in (1, 3):
+            s.sendall(frame(0, 1, sid, b"\x00\x00\x00\x00\x00"))
+        frames = read_frames(s, 0.5 * h.SLOW)
+    assert not [f for f in frames if f[0] == 7], frames  # no GOAWAY
+    ends = {f[1] for f in frames if f[0] == 1 and f[1] in (1, 3)}
+    assert ends == {1, 3}, frames  # response HEADERS/trailers on both
     assert h.port_accepts(srv.port)
 
 
