@@ -115,6 +115,9 @@ static void put(text *t, const char *fmt, ...)
     }
 }
 
+static void histogram(text *t, const char *name, const char *lab, const double *bounds, int nbounds,
+                      const uint64_t *counts, double sum);
+
 static const char *const type_names[] = {"unary", "server_stream", "client_stream", "bidi_stream"};
 
 /* Splits "/pkg.Svc/Method" into its labels. */
@@ -161,21 +164,58 @@ static void method_line(const ugrpc_method_stats *st, void *data)
     case 3:
         put(p->t, "grpc_server_msg_sent_total{%s} %llu\n", lab, (unsigned long long)st->msg_sent);
         break;
-    case 4: {
-        uint64_t cum = 0;
-        for (int b = 0; b < UGRPC_LATENCY_BUCKETS; b++) {
-            cum += st->latency[b];
-            put(p->t, "grpc_server_handling_seconds_bucket{%s,le=\"%g\"} %llu\n", lab,
-                ugrpc_latency_bounds[b], (unsigned long long)cum);
-        }
-        cum += st->latency[UGRPC_LATENCY_BUCKETS];
-        put(p->t, "grpc_server_handling_seconds_bucket{%s,le=\"+Inf\"} %llu\n", lab,
-            (unsigned long long)cum);
-        put(p->t, "grpc_server_handling_seconds_sum{%s} %.9f\n", lab, st->latency_sum);
-        put(p->t, "grpc_server_handling_seconds_count{%s} %llu\n", lab, (unsigned long long)cum);
+    case 4:
+        histogram(p->t, "grpc_server_handling_seconds", lab, ugrpc_latency_bounds,
+                  UGRPC_LATENCY_BUCKETS, st->latency, st->latency_sum);
         break;
     }
+}
+
+/* One histogram series from per-bucket (not cumulative) counts, +Inf last. */
+static void histogram(text *t, const char *name, const char *lab, const double *bounds, int nbounds,
+                      const uint64_t *counts, double sum)
+{
+    const char *sep = lab[0] ? "," : "";
+    uint64_t cum = 0;
+    for (int b = 0; b < nbounds; b++) {
+        cum += counts[b];
+        put(t, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, lab, sep, bounds[b],
+            (unsigned long long)cum);
     }
+    cum += counts[nbounds];
+    put(t, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, lab, sep, (unsigned long long)cum);
+    put(t, "%s_sum%s%s%s %.9f\n", name, lab[0] ? "{" : "", lab, lab[0] ? "}" : "", sum);
+    put(t, "%s_count%s%s%s %llu\n", name, lab[0] ? "{" : "", lab, lab[0] ? "}" : "",
+        (unsigned long long)cum);
+}
+
+static void service_metrics(text *t, const todo_service_stats *s)
+{
+    put(t,
+        "# HELP todo_store_operations_total Operations started on the todo store "
+        "(reads shared by single flight count once).\n"
+        "# TYPE todo_store_operations_total counter\ntodo_store_operations_total %llu\n",
+        (unsigned long long)s->store_ops);
+    put(t,
+        "# HELP todo_single_flight_hits_total Calls answered by an identical read already in "
+        "flight instead of a store operation of their own.\n"
+        "# TYPE todo_single_flight_hits_total counter\ntodo_single_flight_hits_total %llu\n",
+        (unsigned long long)s->single_flight_hits);
+    put(t, "# HELP todo_store_query_duration_seconds Time store operations took, by "
+           "operation (ping: the database health check).\n"
+           "# TYPE todo_store_query_duration_seconds histogram\n");
+    char lab[64];
+    for (int op = 0; op < TODO_STORE_OPS; op++) {
+        snprintf(lab, sizeof(lab), "operation=\"%s\"", todo_store_op_names[op]);
+        histogram(t, "todo_store_query_duration_seconds", lab, todo_store_bounds,
+                  TODO_STORE_BUCKETS, s->latency[op], s->latency_sum[op]);
+    }
+    put(t, "# HELP todo_store_errors_total Store operations that failed (unavailable, timed "
+           "out, database errors; not NOT_FOUND or ALREADY_EXISTS), by operation.\n"
+           "# TYPE todo_store_errors_total counter\n");
+    for (int op = 0; op < TODO_STORE_OPS; op++)
+        put(t, "todo_store_errors_total{operation=\"%s\"} %llu\n", todo_store_op_names[op],
+            (unsigned long long)s->errors[op]);
 }
 
 static void process_metrics(text *t)
@@ -280,12 +320,16 @@ static char *render_metrics(todo_admin *a, size_t *len)
         "# HELP ugrpc_sent_bytes_total Bytes written to clients.\n"
         "# TYPE ugrpc_sent_bytes_total counter\nugrpc_sent_bytes_total %llu\n",
         (unsigned long long)s.bytes_out);
-    if (a->src.store_ops != NULL)
-        put(&t,
-            "# HELP todo_store_operations_total Operations started on the todo store "
-            "(reads shared by single flight count once).\n"
-            "# TYPE todo_store_operations_total counter\ntodo_store_operations_total %llu\n",
-            (unsigned long long)a->src.store_ops(a->src.store_ops_data));
+    put(&t, "# HELP ugrpc_worker_queue_wait_seconds Time offloaded jobs waited for a worker "
+            "thread.\n# TYPE ugrpc_worker_queue_wait_seconds histogram\n");
+    histogram(&t, "ugrpc_worker_queue_wait_seconds", "", ugrpc_wait_bounds, UGRPC_WAIT_BUCKETS,
+              s.work_wait, s.work_wait_sum);
+    put(&t, "# HELP ugrpc_goaways_sent_total Final GOAWAY frames sent to clients, by reason.\n"
+            "# TYPE ugrpc_goaways_sent_total counter\n");
+    for (int r = 0; r < UGRPC_GOAWAY_REASONS; r++)
+        put(&t, "ugrpc_goaways_sent_total{reason=\"%s\"} %llu\n", ugrpc_goaway_reason_name(r),
+            (unsigned long long)s.goaways_sent[r]);
+    if (a->src.svc_stats != NULL) service_metrics(&t, a->src.svc_stats);
     process_metrics(&t);
     *len = t.len;
     return t.p;

@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 
+#include "service.h"
 #include "ugrpc.h"
 
 typedef struct todo_admin todo_admin;
@@ -19,8 +20,7 @@ typedef struct todo_admin_source {
     ugrpc_server *srv;
     int (*ready)(void *data); /* non-zero when serving */
     void *ready_data;
-    uint64_t (*store_ops)(void *data); /* operations started on the store */
-    void *store_ops_data;
+    const todo_service_stats *svc_stats; /* the Todo service's counters, or NULL */
 } todo_admin_source;
 
 /* Starts listening on host:port. Returns NULL and logs on failure. */

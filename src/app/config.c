@@ -110,6 +110,10 @@ static const key_def keys[] = {
      "least severe level logged"},
     {"LOG_FORMAT", "log-format", T_ENUM, "text", 0, 0, "text|json", OFF(log_format),
      "log line format on stderr"},
+    {"ACCESS_LOG", "access-log", T_ENUM, "on", 0, 0, "on|off", OFF(access_log),
+     "one log line per call (method, code, duration, peer, bytes)"},
+    {"ACCESS_LOG_SAMPLE", "access-log-sample", T_UINT, "1", 1, 1000000, NULL,
+     OFF(access_log_sample), "log 1 in N successful calls; errors are always logged"},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

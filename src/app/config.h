@@ -60,6 +60,8 @@ typedef struct todo_config {
 
     char log_level[8];
     char log_format[8];
+    char access_log[4]; /* on or off */
+    int access_log_sample;
 } todo_config;
 
 enum { TODO_CONFIG_OK = 0, TODO_CONFIG_EXIT = 1, TODO_CONFIG_ERROR = 2 };

@@ -160,11 +160,6 @@ static int service_ready(void *data)
     return svc->db_up && !svc->stopping;
 }
 
-static uint64_t service_store_ops(void *data)
-{
-    return ((const todo_service *)data)->store_ops;
-}
-
 /* Splits "tok1,tok2" in place into an array (NULL when empty). */
 static char **split_tokens(char *list, size_t *n)
 {
@@ -235,6 +230,13 @@ int main(int argc, char **argv)
     opts.max_connection_age_grace_ms = cfg.max_connection_age_grace_ms;
     opts.log = todo_log_hook;
     opts.log_level = todo_log_level();
+    todo_access_log access;
+    todo_access_log_init(&access, strcmp(cfg.access_log, "on") == 0,
+                         (unsigned)cfg.access_log_sample);
+    if (access.on) {
+        opts.on_call_done = todo_access_log_hook;
+        opts.on_call_done_data = &access;
+    }
 
     rv = ugrpc_server_new(a.loop, &opts, &a.srv);
     if (rv < 0) {
@@ -288,11 +290,8 @@ int main(int argc, char **argv)
     }
 
     if (cfg.admin_port != 0) {
-        todo_admin_source src = {.srv = a.srv,
-                                 .ready = service_ready,
-                                 .ready_data = &svc,
-                                 .store_ops = service_store_ops,
-                                 .store_ops_data = &svc};
+        todo_admin_source src = {
+            .srv = a.srv, .ready = service_ready, .ready_data = &svc, .svc_stats = &svc.stats};
         a.admin = todo_admin_start(a.loop, cfg.server_host, cfg.admin_port, &src);
         if (a.admin == NULL) return 1;
         todo_log(UGRPC_LOG_INFO, "admin endpoint on %s:%d (/metrics, /healthz, /readyz)",

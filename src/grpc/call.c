@@ -105,6 +105,11 @@ static void count_done(ugrpc_call *call, int code)
         b++;
     st->latency[b]++;
     st->latency_sum += secs;
+    ugrpc_call_done_fn hook = call->srv->opts.on_call_done;
+    if (hook != NULL) {
+        ugrpc_call_info info = {code, (uint64_t)(secs * 1e9), call->bytes_in, call->bytes_out};
+        hook(call, &info, call->srv->opts.on_call_done_data);
+    }
 }
 
 /* Marks the call dead and tells the handler, once, if it is running. */
@@ -600,6 +605,7 @@ static int on_message(void *ud, int compressed, const uint8_t *data, size_t len)
 
 void ugrpc__call_on_data(ugrpc_call *call, const uint8_t *data, size_t len)
 {
+    call->bytes_in += len;
     if (call->finished || call->dead || call->method == NULL) return;
     uint64_t size = 0;
     int rv = ugrpc__deframer_feed(&call->deframer, data, len, on_message, call, &size);
@@ -787,8 +793,10 @@ int ugrpc_call_send_flags(ugrpc_call *call, const ProtobufCMessage *msg, unsigne
     size_t size = protobuf_c_message_get_packed_size(msg);
     if (size > call->srv->opts.max_send_message_size || size > UINT32_MAX) return UGRPC_ETOOBIG;
     if (!call->headers_sent) call->resp_gzip = call->compress && call->accepts_gzip;
+    size_t queued = ugrpc__buf_avail(&call->out);
     rv = enqueue(call, msg, size, call->resp_gzip && !(flags & UGRPC_SEND_NO_COMPRESS));
     if (rv < 0) return rv;
+    call->bytes_out += ugrpc__buf_avail(&call->out) - queued;
     call->nsent++;
     call->mstats->msg_sent++;
     if (!call->headers_sent) {

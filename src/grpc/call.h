@@ -54,6 +54,7 @@ struct ugrpc_call {
     ProtobufCMessage *request;
     unsigned nrecv;
     unsigned nsent;
+    uint64_t bytes_in, bytes_out; /* for ugrpc_call_info */
 
     unsigned is_post : 1;
     unsigned grpc_content_type : 1;

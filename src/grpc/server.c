@@ -263,6 +263,37 @@ int ugrpc_server_listen_tls(ugrpc_server *srv, const char *host, int port,
 const double ugrpc_latency_bounds[UGRPC_LATENCY_BUCKETS] = {.005, .01, .025, .05, .1, .25,
                                                             .5,   1,   2.5,  5,   10};
 
+const double ugrpc_wait_bounds[UGRPC_WAIT_BUCKETS] = {.0001, .00025, .0005, .001, .0025, .005, .01,
+                                                      .025,  .05,    .1,    .25,  .5,    1,    2.5};
+
+static const char *const goaway_names[UGRPC_GOAWAY_REASONS] = {
+    "shutdown",          "max_age",        "max_idle", "too_many_pings",
+    "enhance_your_calm", "protocol_error", "other"};
+
+const char *ugrpc_goaway_reason_name(int reason)
+{
+    return reason >= 0 && reason < UGRPC_GOAWAY_REASONS ? goaway_names[reason] : "other";
+}
+
+void ugrpc__server_count_goaway(ugrpc_server *srv, const nghttp2_goaway *g)
+{
+    /* The notice of a graceful GOAWAY names the largest stream id: not final. */
+    if (g->error_code == NGHTTP2_NO_ERROR && g->last_stream_id == (int32_t)((1u << 31) - 1)) return;
+    int reason = UGRPC_GOAWAY_OTHER;
+    const char *d = (const char *)g->opaque_data;
+    size_t n = g->opaque_data_len;
+    if (g->error_code == NGHTTP2_NO_ERROR) {
+        for (int r = UGRPC_GOAWAY_SHUTDOWN; r <= UGRPC_GOAWAY_MAX_IDLE; r++)
+            if (n == strlen(goaway_names[r]) && memcmp(d, goaway_names[r], n) == 0) reason = r;
+    } else if (g->error_code == NGHTTP2_ENHANCE_YOUR_CALM) {
+        reason = n == 14 && memcmp(d, "too_many_pings", 14) == 0 ? UGRPC_GOAWAY_TOO_MANY_PINGS
+                                                                 : UGRPC_GOAWAY_ENHANCE_YOUR_CALM;
+    } else {
+        reason = UGRPC_GOAWAY_PROTOCOL_ERROR;
+    }
+    srv->stats.goaways_sent[reason]++;
+}
+
 void ugrpc_server_foreach_method(ugrpc_server *srv,
                                  void (*cb)(const ugrpc_method_stats *st, void *data), void *data)
 {

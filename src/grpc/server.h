@@ -90,6 +90,9 @@ void ugrpc__server_unqueue_flush(ugrpc_server *srv, ugrpc__conn *conn);
 /* Arms the deadline timer for the earliest deadline. */
 void ugrpc__server_arm_deadlines(ugrpc_server *srv);
 
+/* Counts a GOAWAY frame just sent, by reason (final GOAWAYs only). */
+void ugrpc__server_count_goaway(ugrpc_server *srv, const nghttp2_goaway *g);
+
 /* Called whenever a connection, call or job goes away during shutdown:
  * completes the shutdown when nothing remains. */
 void ugrpc__server_maybe_finish(ugrpc_server *srv);

@@ -15,12 +15,26 @@ typedef struct job {
     ugrpc_work_fn work;
     ugrpc_done_fn done;
     void *arg;
+    uint64_t queued_ns, started_ns; /* started_ns is written by the worker thread */
 } job;
 
 static void run_job(uv_work_t *req)
 {
     job *j = req->data;
+    j->started_ns = uv_hrtime();
     j->work(j->arg);
+}
+
+/* Counts the queue wait on the loop thread: libuv orders the worker's write
+ * before after_job runs. */
+static void count_wait(ugrpc_server *srv, const job *j)
+{
+    double secs = (double)(j->started_ns - j->queued_ns) / 1e9;
+    size_t b = 0;
+    while (b < UGRPC_WAIT_BUCKETS && secs > ugrpc_wait_bounds[b])
+        b++;
+    srv->stats.work_wait[b]++;
+    srv->stats.work_wait_sum += secs;
 }
 
 static void after_job(uv_work_t *req, int status)
@@ -30,6 +44,7 @@ static void after_job(uv_work_t *req, int status)
     ugrpc_server *srv = call->srv;
     (void)status; /* UV_ECANCELED is never produced: jobs are not uv_cancel()ed */
     srv->stats.work_pending--;
+    count_wait(srv, j);
     j->done(call, j->arg, ugrpc_call_is_alive(call) ? 0 : UGRPC_ECANCELLED);
     ugrpc__free(j);
     ugrpc__call_unref(call);
@@ -48,6 +63,7 @@ int ugrpc_call_offload(ugrpc_call *call, ugrpc_work_fn work, ugrpc_done_fn done,
     j->work = work;
     j->done = done;
     j->arg = arg;
+    j->queued_ns = j->started_ns = uv_hrtime();
     int rv = uv_queue_work(srv->loop, &j->req, run_job, after_job);
     if (rv < 0) {
         ugrpc__free(j);

@@ -20,6 +20,35 @@
 
 typedef enum { OP_ALL, OP_LIST, OP_GET, OP_CREATE, OP_UPDATE, OP_DELETE } op_kind;
 
+/* The store operation each kind runs, as counted (OP_ALL and OP_LIST list). */
+enum { STORE_LIST, STORE_GET, STORE_CREATE, STORE_UPDATE, STORE_DELETE, STORE_PING };
+static const int store_op_of[] = {STORE_LIST,   STORE_LIST,   STORE_GET,
+                                  STORE_CREATE, STORE_UPDATE, STORE_DELETE};
+const char *const todo_store_op_names[TODO_STORE_OPS] = {"list",   "get",    "create",
+                                                         "update", "delete", "ping"};
+const double todo_store_bounds[TODO_STORE_BUCKETS] = {
+    .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10};
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Counts one store operation's outcome (loop thread). */
+static void count_store(todo_service *svc, int op, int rv, uint64_t ns)
+{
+    todo_service_stats *st = &svc->stats;
+    double secs = (double)ns / 1e9;
+    size_t b = 0;
+    while (b < TODO_STORE_BUCKETS && secs > todo_store_bounds[b])
+        b++;
+    st->latency[op][b]++;
+    st->latency_sum[op] += secs;
+    if (rv < 0 && rv != TODO_ENOTFOUND && rv != TODO_EEXIST) st->errors[op]++;
+}
+
 typedef struct waiter {
     ugrpc_call *call;
     struct waiter *prev, *next;
@@ -47,6 +76,7 @@ typedef struct job {
     uint64_t timeout_ms;
     /* Outputs. */
     int rv;
+    uint64_t store_ns; /* how long the store operation took */
     char err[256];
     todo_items items;
     todo_item *item;
@@ -128,6 +158,7 @@ static void execute(job *j)
     in.tag = j->item_tag;
     in.priority = j->priority;
     size_t e = sizeof(j->err);
+    uint64_t t0 = now_ns();
     switch (j->op) {
     case OP_ALL:
     case OP_LIST:
@@ -146,6 +177,7 @@ static void execute(job *j)
         j->rv = o->remove(s, j->id, j->timeout_ms, j->err, e);
         break;
     }
+    j->store_ns = now_ns() - t0;
 }
 
 static void job_free(job *j)
@@ -197,6 +229,7 @@ static void done(ugrpc_call *call, void *arg, int status) /* the loop thread */
     job *j = arg;
     todo_service *svc = j->svc;
     if (!svc->store->ops->blocking) execute(j);
+    count_store(svc, store_op_of[j->op], j->rv, j->store_ns);
     if (j->rv == TODO_EUNAVAILABLE) set_db_state(svc, 0, j->err); /* fail fast from now on */
     if (j->flight != NULL) {
         /* Every caller still waiting gets the same answer. Dead callers
@@ -258,8 +291,9 @@ static void run(ugrpc_call *call, job *j)
     todo_service *svc = j->svc;
     int blocking = svc->store->ops->blocking;
     if (!blocking && svc->delay_ms == 0) {
-        svc->store_ops++;
+        svc->stats.store_ops++;
         execute(j); /* fast path: never leaves the loop thread */
+        count_store(svc, store_op_of[j->op], j->rv, j->store_ns);
         reply(call, j);
         job_free(j);
         return;
@@ -279,6 +313,8 @@ static void run(ugrpc_call *call, job *j)
             if (strcmp(f->key, key) == 0) {
                 if (add_waiter(call, f) < 0)
                     ugrpc_call_finish(call, UGRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+                else
+                    svc->stats.single_flight_hits++;
                 job_free(j);
                 return;
             }
@@ -310,7 +346,7 @@ static void run(ugrpc_call *call, job *j)
             ugrpc_call_finish(call, UGRPC_STATUS_UNAVAILABLE, ugrpc_strerror(rv));
         return;
     }
-    svc->store_ops++;
+    svc->stats.store_ops++;
 }
 
 /* ---- validation and auth ---- */
@@ -565,7 +601,9 @@ static void delete_todo(ugrpc_call *call, const ProtobufCMessage *msg, void *dat
 static void ping_work(uv_work_t *req)
 {
     todo_service *svc = req->data;
+    uint64_t t0 = now_ns();
     svc->ping_rv = svc->store->ops->ping(svc->store, svc->ping_error, sizeof(svc->ping_error));
+    svc->ping_ns = now_ns() - t0;
 }
 
 static void ping_done(uv_work_t *req, int status)
@@ -573,6 +611,7 @@ static void ping_done(uv_work_t *req, int status)
     todo_service *svc = req->data;
     (void)status;
     svc->ping_busy = 0;
+    count_store(svc, STORE_PING, svc->ping_rv, svc->ping_ns);
     set_db_state(svc, svc->ping_rv == 0, svc->ping_error);
 }
 
