@@ -77,11 +77,15 @@ static todo_store *open_store(const todo_config *cfg, int quiet)
             todo_log(UGRPC_LOG_ERROR, "out of memory");
             return NULL;
         }
-        todo_log(UGRPC_LOG_INFO,
-                 "todo-api %s: serving the embedded in-memory store (no database configured), "
-                 "seeded with the original's seed todo%s%s",
-                 UGRPC_VERSION, cfg->env_file_found ? "; config from " : "",
-                 cfg->env_file_found ? cfg->env_file : "");
+        /* Say why: STORE=memory wins over a configured database. */
+        int forced = cfg->mongo_uri[0] != '\0';
+        todo_log(
+            UGRPC_LOG_INFO,
+            "todo-api %s: serving the embedded in-memory store (%s), "
+            "seeded with the original's seed todo%s%s",
+            UGRPC_VERSION,
+            forced ? "STORE=memory; the configured database is not used" : "no database configured",
+            cfg->env_file_found ? "; config from " : "", cfg->env_file_found ? cfg->env_file : "");
         return s;
     }
     char err[256];
@@ -98,10 +102,11 @@ static todo_store *open_store(const todo_config *cfg, int quiet)
         return NULL;
     }
     if (!quiet)
-        todo_log(
-            UGRPC_LOG_INFO, "todo-api %s: serving MongoDB %s.%s (%s)%s%s", UGRPC_VERSION,
-            cfg->db_name, cfg->db_collection, cfg->mongo_uri_file[0] ? "URI from file" : "URI set",
-            cfg->env_file_found ? "; config from " : "", cfg->env_file_found ? cfg->env_file : "");
+        todo_log(UGRPC_LOG_INFO, "todo-api %s: serving MongoDB %s.%s (%s)%s%s", UGRPC_VERSION,
+                 cfg->db_name, cfg->db_collection,
+                 cfg->mongo_uri_file[0] ? "URI from MONGO_URI_FILE" : "URI from the configuration",
+                 cfg->env_file_found ? "; config from " : "",
+                 cfg->env_file_found ? cfg->env_file : "");
     return s;
 }
 
