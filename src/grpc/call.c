@@ -383,6 +383,14 @@ int ugrpc__call_on_header(ugrpc_call *call, const uint8_t *name, size_t namelen,
     call->header_bytes += namelen + valuelen + 32;
     if (call->header_bytes > call->srv->opts.max_header_list_size) {
         call->headers_too_big = 1;
+        /* Far over the limit (an HPACK bomb: one-byte references to a large
+         * table entry): stop taking fields. nghttp2 validates every value
+         * it hands us, a 20 KB block can expand to 64 MB of them, and that
+         * validation is all the CPU time the bomb costs. Failing here makes
+         * nghttp2 skip the rest of the block (still decoded, not validated)
+         * and reset the stream with INTERNAL_ERROR instead of our 431. */
+        if (call->header_bytes > 2 * (size_t)call->srv->opts.max_header_list_size)
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
         return 0;
     }
     const char *v = (const char *)value;
