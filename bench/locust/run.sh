@@ -8,6 +8,7 @@
 #                  headless:    one process, no web UI, writes reports
 #                  distributed: headless master + LOCUST_WORKERS local workers
 #   LOCUST_MASTER  master host for workers (default 127.0.0.1)
+#   MASTER_PORT    the master's port for workers (default 5557), in every mode
 #   USERS SPAWN_RATE RUN_TIME   headless load shape (defaults 50, 25, 60s)
 #   LOCUST_WORKERS workers in distributed mode (default 2); EXPECT_WORKERS for a
 #                  headless master whose workers run elsewhere (Kubernetes)
@@ -19,10 +20,11 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 LOCUST="${LOCUST:-$(command -v locust || echo "$HERE/../../.venv/bin/locust")}"
 TARGET_HOST="${TARGET_HOST:-127.0.0.1:8000}"
 MODE="${LOCUST_MODE:-standalone}"
+PORT="${MASTER_PORT:-5557}"
 REPORT_DIR="${REPORT_DIR:-$HERE/reports}"
 USERS="${USERS:-50}" SPAWN_RATE="${SPAWN_RATE:-25}" RUN_TIME="${RUN_TIME:-60s}"
 common=(-f "$HERE/locustfile.py" --host "$TARGET_HOST")
-[[ -n "${TAGS:-}" ]] && common+=(--tags $TAGS)
+if [[ -n "${TAGS:-}" ]]; then read -ra tags <<<"$TAGS"; common+=(--tags "${tags[@]}"); fi
 report=(--headless -u "$USERS" -r "$SPAWN_RATE" -t "$RUN_TIME" --stop-timeout 5
   --csv "$REPORT_DIR/locust" --html "$REPORT_DIR/report.html" --only-summary)
 
@@ -31,24 +33,27 @@ case "$MODE" in
   master)
     if [[ -n "${EXPECT_WORKERS:-}" ]]; then
       mkdir -p "$REPORT_DIR"
-      exec "$LOCUST" "${common[@]}" --master --expect-workers "$EXPECT_WORKERS" "${report[@]}"
+      exec "$LOCUST" "${common[@]}" --master --master-bind-port "$PORT" \
+        --expect-workers "$EXPECT_WORKERS" "${report[@]}"
     fi
-    exec "$LOCUST" "${common[@]}" --master ;;
-  worker) exec "$LOCUST" "${common[@]}" --worker --master-host "${LOCUST_MASTER:-127.0.0.1}" ;;
+    exec "$LOCUST" "${common[@]}" --master --master-bind-port "$PORT" ;;
+  worker)
+    exec "$LOCUST" "${common[@]}" --worker --master-host "${LOCUST_MASTER:-127.0.0.1}" --master-port "$PORT" ;;
   headless)
     mkdir -p "$REPORT_DIR"
     exec "$LOCUST" "${common[@]}" "${report[@]}" ;;
   distributed)
     mkdir -p "$REPORT_DIR"
-    n="${LOCUST_WORKERS:-2}" port="${MASTER_PORT:-5557}"
+    n="${LOCUST_WORKERS:-2}"
     pids=()
+    # shellcheck disable=SC2154  # p is the trap's own loop variable
     trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
     for ((i = 0; i < n; i++)); do
-      "$LOCUST" "${common[@]}" --worker --master-host 127.0.0.1 --master-port "$port" \
+      "$LOCUST" "${common[@]}" --worker --master-host 127.0.0.1 --master-port "$PORT" \
         >"$REPORT_DIR/worker-$i.log" 2>&1 &
       pids+=($!)
     done
-    "$LOCUST" "${common[@]}" --master --master-bind-host 127.0.0.1 --master-bind-port "$port" \
+    "$LOCUST" "${common[@]}" --master --master-bind-host 127.0.0.1 --master-bind-port "$PORT" \
       --expect-workers "$n" "${report[@]}" ;;
   *) echo "run.sh: unknown LOCUST_MODE '$MODE'" >&2; exit 2 ;;
 esac
