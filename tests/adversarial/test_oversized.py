@@ -169,3 +169,38 @@ def test_gzip_bomb_gets_resource_exhausted(pb, hostile_server, gzip_bomb):
                rss_kib=f"{rss0}->{rss1} (peak {peak})", prober_p99_ms=f"{s['p99_ms']:.1f}")
     # One inflation buffer (4 MiB + 1) at a time, plus the compressed message.
     assert peak - rss0 < adv.mem_bound(16 * adv.MIB)
+
+
+def goaway_per_connection(pb, srv, payload, code, what):
+    """Sends `payload` on fresh connections for the attack's duration; each
+    must get GOAWAY(code) and be closed."""
+    n = 0
+    with adv.Prober(pb, srv) as p:
+        for _ in adv.rounds(most=300):
+            with Conn(srv.port) as c:
+                c.handshake()
+                c.send(payload)
+                assert c.read_until_closed(3 * h.SLOW), f"connection still open: {c.frames[-5:]}"
+                g = c.goaway()
+                assert g is not None and g.error_code == code, c.frames[-5:]
+                n += 1
+    s = p.check()
+    adv.report(what, connections=n, goaway=g, prober_p99_ms=f"{s['p99_ms']:.1f}")
+
+
+def test_frame_over_max_frame_size_gets_goaway_frame_size_error(pb, hostile_server):
+    """A 1 MiB DATA frame where SETTINGS_MAX_FRAME_SIZE is 16 KiB: nghttp2
+    refuses it from its header alone, GOAWAY(FRAME_SIZE_ERROR), close."""
+    srv = hostile_server()
+    payload = (w.headers(1, w.grpc_request_fields(GET_TODOS))
+               + w.data(1, b"\0" * (1 << 20)))
+    goaway_per_connection(pb, srv, payload, w.FRAME_SIZE_ERROR, "1 MiB frame")
+
+
+def test_header_field_over_64_kib_gets_goaway_compression_error(pb, hostile_server):
+    """One 70 KB header value, spread over CONTINUATION frames: nghttp2's
+    HPACK decoder refuses a field over 64 KiB, GOAWAY(COMPRESSION_ERROR)."""
+    srv = hostile_server()
+    block = w.header_block(w.grpc_request_fields(GET_TODOS, extra=[("x-big", "a" * 70000)]))
+    goaway_per_connection(pb, srv, block_frames(1, block), w.COMPRESSION_ERROR,
+                          "70 KB header field")

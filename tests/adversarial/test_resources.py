@@ -24,6 +24,71 @@ def get_todos(stream_id):
     return w.headers(stream_id, REQUEST) + w.data(stream_id, w.grpc_message(b""), end_stream=True)
 
 
+def seed_big_todos(pb, srv):
+    """200 todos with 256-byte titles: GetTodos replies become ~60 KB.
+    Returns the reply's size."""
+    ch = srv.channel()
+    stub = pb[1].TodosStub(ch)
+    for i in range(200):
+        stub.CreateTodo(pb[0].CreateTodoRequest(title=f"{i:03d}" + "t" * 253, tag="big"),
+                        timeout=h.CALL_TIMEOUT)
+    reply = len(stub.GetTodos(pb[0].Request(), timeout=h.CALL_TIMEOUT).SerializeToString())
+    ch.close()
+    return reply
+
+
+def test_zero_window_holds_replies_bounded_until_the_window_opens(pb, hostile_server):
+    """A client that reads but grants a window of 0 (SETTINGS
+    INITIAL_WINDOW_SIZE=0) to 95 calls for 60 KB replies: the server sends
+    the response headers and no DATA, and holds each reply in its call
+    (bounded: 95 replies), for as long as the client waits. When the window
+    opens every call completes with OK; when a client like it just leaves,
+    everything is freed."""
+    srv = hostile_server()
+    reply = seed_big_todos(pb, srv)
+    rss0 = adv.rss_kib(srv)
+    sids = range(1, 2 * 95, 2)
+    with adv.Prober(pb, srv) as p:
+        c = Conn(srv.port, settings_entries=[(w.SETTINGS_INITIAL_WINDOW_SIZE, 0)])
+        c.handshake()
+        c.send(b"".join(get_todos(sid) for sid in sids))
+        held = adv.wait_metric(srv, "ugrpc_streams_active", lambda v: v >= 95, 5 * h.SLOW)
+        time.sleep(1.0)
+        c.recv_some(0.1)
+        data = [f for f in c.frames if f.type == w.DATA and f.payload]
+        rss_held = adv.rss_kib(srv)
+        still = adv.metric(srv, "ugrpc_streams_active")
+        # Open the windows: every reply arrives, every call ends OK.
+        c.send(b"".join(w.window_update(sid, 1 << 20) for sid in sids)
+               + w.window_update(0, 100 << 20))
+        done = set()
+        deadline = time.monotonic() + 10 * h.SLOW
+        while len(done) < 95 and time.monotonic() < deadline and not c.closed:
+            for f in c.recv_some(0.2):
+                if f.type == w.HEADERS and f.flags & w.END_STREAM:
+                    assert f.header("grpc-status") == "0", f
+                    done.add(f.stream)
+        got = sum(len(f.payload) for f in c.frames if f.type == w.DATA)
+        c.close()
+        # A second client like it that leaves instead: all freed.
+        c2 = Conn(srv.port, settings_entries=[(w.SETTINGS_INITIAL_WINDOW_SIZE, 0)])
+        c2.handshake()
+        c2.send(b"".join(get_todos(sid) for sid in sids))
+        adv.wait_metric(srv, "ugrpc_streams_active", lambda v: v >= 95, 5 * h.SLOW)
+        c2.close(abort=True)
+        left = adv.wait_metric(srv, "ugrpc_streams_active", lambda v: v == 0, 5 * h.SLOW)
+    s = p.check()
+    adv.report("zero window", reply_bytes=reply, calls_held=int(still), data_frames_sent=len(data),
+               rss_kib=f"{rss0}->{rss_held}", completed_after_window=len(done),
+               data_bytes_after_window=got, streams_active_after_leaving=left,
+               prober_p99_ms=f"{s['p99_ms']:.1f}")
+    assert held >= 95 and still >= 95
+    assert not data, "DATA sent into a zero window"
+    assert rss_held - rss0 < adv.mem_bound(95 * reply // 1024 + 8 * adv.MIB)
+    assert len(done) == 95 and got >= 95 * reply
+    assert left == 0
+
+
 def test_zero_window_reader_never_reading_is_bounded(pb, hostile_server):
     """A client that opens a huge HTTP/2 window, asks for 60 KB replies on
     every stream it may open, and never reads a byte. The server writes
@@ -31,13 +96,7 @@ def test_zero_window_reader_never_reading_is_bounded(pb, hostile_server):
     stops producing and stops reading that connection: the client's own
     sends block, and the server's RSS stays flat however long it goes on."""
     srv = hostile_server(MAX_OUTPUT_BUFFER="64KiB")
-    ch = srv.channel()
-    seed = pb[1].TodosStub(ch)
-    for i in range(200):  # 200 x 256-byte titles: GetTodos replies ~60 KB
-        seed.CreateTodo(pb[0].CreateTodoRequest(title=f"{i:03d}" + "t" * 253, tag="big"),
-                        timeout=h.CALL_TIMEOUT)
-    reply = len(seed.GetTodos(pb[0].Request(), timeout=h.CALL_TIMEOUT).SerializeToString())
-    ch.close()
+    reply = seed_big_todos(pb, srv)
     rss0 = adv.rss_kib(srv)
     samples = []
     with adv.Prober(pb, srv) as p:
@@ -78,8 +137,9 @@ def test_zero_window_reader_never_reading_is_bounded(pb, hostile_server):
     assert stalled_for > 0.5 and accepted < 64 * 1024 * 1024, (accepted, stalled_for)
     # At most 95 replies held in their calls, plus the output buffer.
     assert rss1 - rss0 < adv.mem_bound(95 * reply // 1024 + 16 * adv.MIB)
-    # Flat: no growth over the second half of the attack.
-    assert max(late) - min(late) < 2 * adv.MIB * adv.MEM_SCALE, samples
+    # Flat: no growth over the second half of the attack (under ASan its
+    # quarantine fills with the prober's freed calls meanwhile: allowed for).
+    assert max(late) - min(late) < adv.mem_bound(2 * adv.MIB), samples
     assert adv.wait_metric(srv, "ugrpc_connections_open", lambda v: v <= 1, 5 * h.SLOW) <= 1
 
 
@@ -193,23 +253,23 @@ def test_10000_idle_connections(pb, hostile_server):
     hello = w.PREFACE + w.settings() + w.settings(ack=True)
     socks = []
     try:
-        with adv.Prober(pb, srv, interval=0.02) as p:
-            rss0 = adv.rss_kib(srv)
-            t0 = time.monotonic()
-            for i in range(n):
-                s = socket.socket()
-                s.connect(("127.0.0.1", srv.port))
-                s.sendall(hello)
-                socks.append(s)
-            took = time.monotonic() - t0
-            got = adv.wait_metric(srv, "ugrpc_connections_open", lambda v: v >= n + 1,
-                                  30 * h.SLOW)
-            time.sleep(0.5)
-            rss1 = adv.rss_kib(srv)
-            fds = adv.open_fds(srv)
-            # Still served with all of them open.
-            stub = pb[1].TodosStub(p.channel)
-            assert len(stub.GetTodos(pb[0].Request(), timeout=h.CALL_TIMEOUT).todos) >= 1
+        rss0 = adv.rss_kib(srv)
+        t0 = time.monotonic()
+        for i in range(n):
+            s = socket.socket()
+            s.connect(("127.0.0.1", srv.port))
+            s.sendall(hello)
+            socks.append(s)
+        took = time.monotonic() - t0
+        got = adv.wait_metric(srv, "ugrpc_connections_open", lambda v: v >= n, 30 * h.SLOW)
+        time.sleep(0.5)
+        rss1 = adv.rss_kib(srv)
+        fds = adv.open_fds(srv)
+        # The attack is holding them: a new client connects and is served
+        # normally while all of them stay open.
+        with adv.Prober(pb, srv, interval=0.01) as p:
+            time.sleep(2.0)
+            with_prober = adv.metric(srv, "ugrpc_connections_open")
         # They are alive: none was closed by the server.
         sel = selectors.DefaultSelector()
         for s in socks[:: max(1, n // 200)]:
@@ -232,25 +292,27 @@ def test_10000_idle_connections(pb, hostile_server):
     st = p.check()
     per_conn = (rss1 - rss0) * 1024 / n
     adv.report(f"{n} idle connections", connect_seconds=f"{took:.1f}", server_open=int(got),
+               with_prober=int(with_prober),
                server_fds=fds, rss_kib=f"{rss0}->{rss1}", rss_per_connection_bytes=int(per_conn),
                prober_p99_ms=f"{st['p99_ms']:.1f}")
-    assert got >= n + 1
+    assert got >= n and with_prober >= n + 1
     assert eofs == 0
     assert per_conn < 48 * 1024 * adv.MEM_SCALE
     assert adv.wait_metric(srv, "ugrpc_connections_open", lambda v: v == 0, 30 * h.SLOW) == 0
 
 
 def test_max_connections_refuses_extra_connections(pb, hostile_server):
-    """MAX_CONNECTIONS=50: the 51st connection and those after it are closed
-    on accept (no SETTINGS), while the 50 open ones are untouched and the
+    """MAX_CONNECTIONS=50: the 51st connection, tried again and again for a
+    second, is closed on accept every time (no SETTINGS), while the 50 open ones are untouched and the
     prober (one of the 50) keeps working."""
     srv = hostile_server(MAX_CONNECTIONS="50")
     with adv.Prober(pb, srv) as p:
         held = [Conn(srv.port) for _ in range(49)]
         for c in held:
             c.handshake()
-        refused = 0
-        for _ in range(100):
+        refused = tries = 0
+        for _ in adv.rounds(seconds=1.0):
+            tries += 1
             with Conn(srv.port, preface=False) as c:
                 if c.read_until_closed(2 * h.SLOW) and not c.frames:
                     refused += 1
@@ -258,8 +320,9 @@ def test_max_connections_refuses_extra_connections(pb, hostile_server):
             assert not c.closed
             c.close()
     s = p.check()
-    adv.report("MAX_CONNECTIONS=50", refused=refused, prober_p99_ms=f"{s['p99_ms']:.1f}")
-    assert refused == 100
+    adv.report("MAX_CONNECTIONS=50", tries=tries, refused=refused,
+               prober_p99_ms=f"{s['p99_ms']:.1f}")
+    assert refused == tries
 
 
 def test_half_open_peer_is_closed_by_keepalive(pb, hostile_server):
