@@ -62,34 +62,82 @@ static void add_str(line *l, const char *s)
     }
 }
 
+/* Appends an ASCII string that needs no escaping; like add() without printf. */
+static void lit(line *l, const char *s)
+{
+    size_t n = strlen(s), room = sizeof(l->buf) - 8 - l->len;
+    if (l->len > sizeof(l->buf) - 8) return;
+    if (n > room) n = room;
+    memcpy(l->buf + l->len, s, n);
+    l->len += n;
+}
+
+/* Appends v in decimal, zero-padded to at least `width` digits. */
+static void num(line *l, uint64_t v, int width)
+{
+    char t[24];
+    int i = 0;
+    do {
+        t[i++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0 || i < width);
+    if (l->len + (size_t)i > sizeof(l->buf) - 8) return;
+    while (i > 0)
+        l->buf[l->len++] = t[--i];
+}
+
 /* Starts a line with the timestamp and level (and opens "msg" in JSON). */
 static void start(line *l, ugrpc_log_level level)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    char when[32];
-    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+    /* The calendar part changes once a second: format it then only. */
+    static _Thread_local time_t last_sec = -1;
+    static _Thread_local char when[32];
+    if (ts.tv_sec != last_sec) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+        last_sec = ts.tv_sec;
+    }
+    static const char *const padded[] = {"error ", "warn  ", "info  ", "debug "};
     l->len = 0;
-    if (json)
-        add(l, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"msg\":\"", when, ts.tv_nsec / 1000000,
-            names[level]);
-    else
-        add(l, "%s.%03ldZ %-5s ", when, ts.tv_nsec / 1000000, names[level]);
+    if (json) lit(l, "{\"ts\":\"");
+    lit(l, when);
+    lit(l, ".");
+    num(l, (uint64_t)ts.tv_nsec / 1000000, 3);
+    if (json) {
+        lit(l, "Z\",\"level\":\"");
+        lit(l, names[level]);
+        lit(l, "\",\"msg\":\"");
+    } else {
+        lit(l, "Z ");
+        lit(l, padded[level]);
+    }
 }
 
-static void finish(line *l)
+static void write_all(const char *p, size_t len)
+{
+    size_t off = 0;
+    while (off < len) {
+        ssize_t n = write(STDERR_FILENO, p + off, len - off);
+        if (n <= 0) break; /* nowhere to report a failing stderr */
+        off += (size_t)n;
+    }
+}
+
+/* Closes the line. */
+static void end(line *l)
 {
     if (l->len > sizeof(l->buf) - 3) l->len = sizeof(l->buf) - 3;
     if (json) l->buf[l->len++] = '}';
     l->buf[l->len++] = '\n';
-    size_t off = 0;
-    while (off < l->len) {
-        ssize_t n = write(STDERR_FILENO, l->buf + off, l->len - off);
-        if (n <= 0) break; /* nowhere to report a failing stderr */
-        off += (size_t)n;
-    }
+}
+
+static void finish(line *l)
+{
+    end(l);
+    write_all(l->buf, l->len);
 }
 
 static void emit(ugrpc_log_level level, const char *msg)
@@ -125,11 +173,41 @@ void todo_store_log(int level, const char *domain, const char *msg)
 
 /* ---- access log ---- */
 
-void todo_access_log_init(todo_access_log *al, int on, unsigned sample)
+static void flush(todo_access_log *al)
+{
+    write_all(al->buf, al->len);
+    al->len = 0;
+}
+
+static void on_prepare(uv_prepare_t *h)
+{
+    todo_access_log *al = h->data;
+    if (al->len) flush(al);
+}
+
+void todo_access_log_start(todo_access_log *al, uv_loop_t *loop, int on, unsigned sample)
 {
     al->on = on;
     al->sample = sample ? sample : 1;
     al->seen = 0;
+    al->len = 0;
+    al->started = 0;
+    if (!on || uv_prepare_init(loop, &al->prepare) != 0) return;
+    al->prepare.data = al;
+    if (uv_prepare_start(&al->prepare, on_prepare) == 0) {
+        uv_unref((uv_handle_t *)&al->prepare); /* never what keeps the loop running */
+        al->started = 1;
+    } else {
+        uv_close((uv_handle_t *)&al->prepare, NULL);
+    }
+}
+
+void todo_access_log_stop(todo_access_log *al)
+{
+    if (al->len) flush(al);
+    if (!al->started) return;
+    al->started = 0;
+    uv_close((uv_handle_t *)&al->prepare, NULL);
 }
 
 void todo_access_log_hook(const ugrpc_call *call, const ugrpc_call_info *info, void *data)
@@ -142,23 +220,35 @@ void todo_access_log_hook(const ugrpc_call *call, const ugrpc_call_info *info, v
     char peer[64];
     if (ugrpc_call_peer(call, peer, sizeof(peer)) < 0) snprintf(peer, sizeof(peer), "-");
     const char *path = ugrpc_call_path(call);
-    double ms = (double)info->duration_ns / 1e6;
+    uint64_t us = info->duration_ns / 1000;
+    /* Hand-formatted: this runs once per call. */
     line l;
     start(&l, UGRPC_LOG_INFO);
-    if (json) {
-        add(&l, "access\",\"method\":\"");
-        add_str(&l, path ? path : "");
-        add(&l,
-            "\",\"code\":\"%s\",\"duration_ms\":%.3f,\"peer\":\"%s\",\"bytes_in\":%llu,"
-            "\"bytes_out\":%llu",
-            ugrpc_status_name(info->code), ms, peer, (unsigned long long)info->bytes_in,
-            (unsigned long long)info->bytes_out);
-        if (al->sample > 1) add(&l, ",\"sample\":%u", al->sample);
-    } else {
-        add(&l, "access ");
-        add_str(&l, path ? path : "");
-        add(&l, " %s %.3fms peer=%s in=%llu out=%llu", ugrpc_status_name(info->code), ms, peer,
-            (unsigned long long)info->bytes_in, (unsigned long long)info->bytes_out);
+    lit(&l, json ? "access\",\"method\":\"" : "access ");
+    add_str(&l, path ? path : "");
+    lit(&l, json ? "\",\"code\":\"" : " ");
+    lit(&l, ugrpc_status_name(info->code));
+    lit(&l, json ? "\",\"duration_ms\":" : " ");
+    num(&l, us / 1000, 1);
+    lit(&l, ".");
+    num(&l, us % 1000, 3);
+    lit(&l, json ? ",\"peer\":\"" : "ms peer=");
+    lit(&l, peer);
+    lit(&l, json ? "\",\"bytes_in\":" : " in=");
+    num(&l, info->bytes_in, 1);
+    lit(&l, json ? ",\"bytes_out\":" : " out=");
+    num(&l, info->bytes_out, 1);
+    if (json && al->sample > 1) {
+        lit(&l, ",\"sample\":");
+        num(&l, al->sample, 1);
     }
-    finish(&l);
+    if (!al->started) {
+        finish(&l);
+        return;
+    }
+    /* Batched: written before the loop next waits for I/O. */
+    end(&l);
+    if (al->len + l.len > sizeof(al->buf)) flush(al);
+    memcpy(al->buf + al->len, l.buf, l.len);
+    al->len += l.len;
 }

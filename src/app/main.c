@@ -24,6 +24,7 @@ typedef struct app {
     ugrpc_server *srv;
     todo_service *svc;
     todo_admin *admin;
+    todo_access_log *access;
     uv_signal_t sigterm, sigint;
     uv_timer_t drain;
     int signals;
@@ -39,6 +40,7 @@ static void on_shutdown(ugrpc_server *srv, void *data)
     uv_close((uv_handle_t *)&a->drain, NULL);
     todo_service_stop(a->svc);
     todo_admin_stop(a->admin);
+    todo_access_log_stop(a->access);
     todo_log(UGRPC_LOG_INFO, "shutdown complete");
 }
 
@@ -55,6 +57,7 @@ static void on_signal(uv_signal_t *h, int signum)
     app *a = h->data;
     if (++a->signals > 1) {
         todo_log(UGRPC_LOG_WARN, "second signal (%s): exiting now", strsignal(signum));
+        todo_access_log_stop(a->access);
         exit(1);
     }
     /* Readiness goes first: load balancers that probe health stop sending
@@ -236,8 +239,9 @@ int main(int argc, char **argv)
     opts.log = todo_log_hook;
     opts.log_level = todo_log_level();
     todo_access_log access;
-    todo_access_log_init(&access, strcmp(cfg.access_log, "on") == 0,
-                         (unsigned)cfg.access_log_sample);
+    todo_access_log_start(&access, a.loop, strcmp(cfg.access_log, "on") == 0,
+                          (unsigned)cfg.access_log_sample);
+    a.access = &access;
     if (access.on) {
         opts.on_call_done = todo_access_log_hook;
         opts.on_call_done_data = &access;
