@@ -223,6 +223,13 @@ bench-test: all $(BUILD)/py/todos_pb2.py | deps-test
 	TODO_API_BIN=$(abspath $(BUILD)/todo-api) PY_GEN=$(abspath $(BUILD)/py) \
 	  TOOLS_BIN=$(abspath .tools/bin) BUILD_DIR=$(abspath $(BUILD)) \
 	  $(PY) -m pytest -q tests/bench $(PYTEST_ARGS)
+# make soak [SOAK_SECONDS=600] [SOAK_ARGS="--store mongo"]: mixed load for minutes, RSS/fds/connections
+# flat after warm-up; writes bench/results/soak.{md,json,png} (bench/soak.py; not in CI).
+SOAK_SECONDS ?= 600
+SOAK_ARGS ?=
+.PHONY: soak
+soak: all | deps-test
+	$(PY) bench/soak.py --seconds $(SOAK_SECONDS) --bin $(abspath $(BUILD)/todo-api) --work $(BUILD)/soak $(SOAK_ARGS)
 
 # ---- deploy (image, manifests) ----
 # Owned by deploy/ (docs/deploy.md). ENV is taken from the command line only

@@ -156,6 +156,15 @@ class FerretDB:
         self.stop()
         return self.start()
 
+    def kill(self):
+        """SIGKILL: the database dies at once, mid-request, with no shutdown."""
+        assert self.running()
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+        self.paused = False
+        assert h.wait_until(lambda: not h.port_accepts(self.port), 5.0), \
+            f"port {self.port} still accepts after FerretDB was killed"
+
     def pause(self):
         """SIGSTOP: connections stay open (the kernel still accepts), nothing answers."""
         assert self.running()
