@@ -198,8 +198,12 @@ static size_t status_nv(ugrpc_call *call, nghttp2_nv *nv)
 static void reset_stream(ugrpc_call *call)
 {
     if (call->conn == NULL) return;
-    nghttp2_submit_rst_stream(call->conn->h2, NGHTTP2_FLAG_NONE, call->stream_id,
-                              NGHTTP2_INTERNAL_ERROR);
+    /* Queuing the RST_STREAM takes memory too. Without it the client would
+     * wait forever: close the connection instead (after what is already
+     * produced), which takes none. */
+    if (nghttp2_submit_rst_stream(call->conn->h2, NGHTTP2_FLAG_NONE, call->stream_id,
+                                  NGHTTP2_INTERNAL_ERROR) != 0)
+        call->conn->close_after_flush = 1;
     want_flush(call);
 }
 

@@ -244,7 +244,36 @@ static void on_close(uv_handle_t *h)
 
 static void on_refused_close(uv_handle_t *h)
 {
-    ugrpc__free(h);
+    ugrpc__listener *l = h->data;
+    l->refusing = 0;
+    if (l->closed) {
+        ugrpc__listener_free(l); /* its own close came first */
+        return;
+    }
+    if (l->refuse_waiting) {
+        l->refuse_waiting = 0;
+        ugrpc__conn_accept(l->srv, l);
+    }
+}
+
+/* Accepts the pending connection and closes it at once. Leaving it pending
+ * is no option: libuv stops watching a listener until its connection is
+ * accepted, so the server would never accept again, even once memory is
+ * back. With no memory for another handle, the listener's own is used;
+ * while it closes, the next connection waits (libuv holds it) and is taken
+ * when the close is done. */
+static void refuse(ugrpc_server *srv, ugrpc__listener *l)
+{
+    ugrpc__log(srv, UGRPC_LOG_ERROR, "out of memory accepting a connection");
+    if (l->refusing) {
+        l->refuse_waiting = 1;
+        return;
+    }
+    if (uv_tcp_init(srv->loop, &l->refuse) != 0) return;
+    l->refuse.data = l;
+    l->refusing = 1;
+    (void)uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)&l->refuse);
+    uv_close((uv_handle_t *)&l->refuse, on_refused_close);
 }
 
 void ugrpc__conn_accept(ugrpc_server *srv, ugrpc__listener *l)
@@ -252,22 +281,14 @@ void ugrpc__conn_accept(ugrpc_server *srv, ugrpc__listener *l)
     uv_stream_t *listener = (uv_stream_t *)&l->tcp;
     ugrpc__conn *conn = ugrpc__calloc(1, sizeof(*conn));
     if (conn == NULL) {
-        /* Accept and drop, or the listener would report the same pending
-         * connection forever. */
-        uv_tcp_t *tmp = ugrpc__malloc(sizeof(*tmp));
-        if (tmp != NULL && uv_tcp_init(srv->loop, tmp) == 0) {
-            (void)uv_accept(listener, (uv_stream_t *)tmp);
-            uv_close((uv_handle_t *)tmp, on_refused_close);
-        } else {
-            ugrpc__free(tmp);
-        }
-        ugrpc__log(srv, UGRPC_LOG_ERROR, "out of memory accepting a connection");
+        refuse(srv, l);
         return;
     }
     conn->srv = srv;
     conn->tcp.data = conn;
     if (uv_tcp_init(srv->loop, &conn->tcp) != 0) {
         ugrpc__free(conn);
+        refuse(srv, l);
         return;
     }
     /* From here on the handle exists: every exit goes through uv_close. */

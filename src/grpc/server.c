@@ -198,14 +198,25 @@ static void on_connection(uv_stream_t *listener, int status)
     ugrpc__conn_accept(l->srv, l);
 }
 
-static void on_listener_close(uv_handle_t *h)
+void ugrpc__listener_free(ugrpc__listener *l)
 {
-    ugrpc__listener *l = h->data;
     ugrpc_server *srv = l->srv;
     ugrpc__tls_ctx_free(l->tls_ctx);
     ugrpc__free(l);
     srv->listeners_closing--;
     ugrpc__server_maybe_finish(srv);
+}
+
+static void on_listener_close(uv_handle_t *h)
+{
+    ugrpc__listener *l = h->data;
+    /* The handle of a refused connection, inside the listener, may still be
+     * closing: conn.c frees the listener when it has. */
+    if (l->refusing) {
+        l->closed = 1;
+        return;
+    }
+    ugrpc__listener_free(l);
 }
 
 static int listen_on(ugrpc_server *srv, const char *host, int port, const ugrpc_tls_options *tls)

@@ -20,6 +20,12 @@ typedef struct ugrpc__listener {
     ugrpc_server *srv;
     struct ssl_ctx_st *tls_ctx; /* NULL for h2c */
     struct ugrpc__listener *next;
+    /* Out of memory on accept, the connection is accepted into this handle
+     * and closed at once (conn.c): refusing needs no allocation. */
+    uv_tcp_t refuse;
+    unsigned refusing : 1;       /* `refuse` is closing */
+    unsigned refuse_waiting : 1; /* a connection waits until it has closed */
+    unsigned closed : 1;         /* `tcp` closed while refusing: conn.c frees */
 } ugrpc__listener;
 
 #define UGRPC__READ_BUF_SIZE 65536u
@@ -92,6 +98,9 @@ void ugrpc__server_arm_deadlines(ugrpc_server *srv);
 
 /* Counts a GOAWAY frame just sent, by reason (final GOAWAYs only). */
 void ugrpc__server_count_goaway(ugrpc_server *srv, const nghttp2_goaway *g);
+
+/* Frees a listener whose handles are closed. */
+void ugrpc__listener_free(ugrpc__listener *l);
 
 /* Called whenever a connection, call or job goes away during shutdown:
  * completes the shutdown when nothing remains. */

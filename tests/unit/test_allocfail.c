@@ -1,0 +1,682 @@
+/*
+ * Allocation failure sweep (issue #8): the library's real paths under an
+ * allocator that refuses the k-th allocation (alloc_hooks.h, ah_*).
+ *
+ * One run of the scenario: a server on a fresh loop (ugrpc_server_new, five
+ * methods, a loopback listener), then one connection and call each from the
+ * test client (h2_client.h) for a unary call with metadata, a deadline and a
+ * gzip request and response; a server-streaming call; a client-streaming
+ * call; a bidi call; a unary call whose handler offloads to the worker pool.
+ * Then, with allocation restored, a follow-up call, and shutdown and free.
+ *
+ * A counting run finds N, the allocations the library makes. Then for every
+ * k in 1..N, once refusing only the k-th allocation and once the k-th and
+ * every one after it, the run must show: no crash or sanitizer report; no
+ * hang (every loop run is bounded); the API that failed during set-up said
+ * UGRPC_ENOMEM; the call hit by the failure ended with an error status, a
+ * reset stream or a closed connection, or with OK and an intact response;
+ * every call before it (and, when only one allocation was refused, every
+ * call after it) succeeded intact; the follow-up call succeeded; and once
+ * the server was freed no block the library allocated was still live, no
+ * handle was left on the loop, and every offloaded job's done callback had
+ * run.
+ *
+ * ALLOCFAIL=K (or K+) runs only that failure point and prints what happened;
+ * ALLOCFAIL_LOG=1 prints the server's log lines. See tests/unit/README.md.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+#include <zlib.h>
+
+#include "alloc_hooks.h"
+#include "h2_client.h"
+#include "todos.pb-c.h"
+#include "ugrpc.h"
+
+#define WAIT_MS   3000 /* any one wait; nothing healthy takes more than a few ms */
+#define MAX_STEPS 4000 /* failure points per mode; a stride beyond that */
+#define TOKEN     "token-1234"
+
+/* ---- the scenario's phases ------------------------------------------------ */
+
+enum { PH_SETUP, PH_UNARY, PH_SSTREAM, PH_CSTREAM, PH_BIDI, PH_OFFLOAD, PH_N };
+
+static const char *const phase_names[PH_N] = {
+    "set-up",           "unary (metadata, deadline, gzip)",
+    "server streaming", "client streaming",
+    "bidi streaming",   "offloaded unary"};
+
+static const char *const paths[PH_N] = {NULL,
+                                        "/test.AllocFail/Unary",
+                                        "/test.AllocFail/ServerStream",
+                                        "/test.AllocFail/ClientStream",
+                                        "/test.AllocFail/Bidi",
+                                        "/test.AllocFail/Offload"};
+
+/* ---- handlers ------------------------------------------------------------- */
+
+/* What a handler answers when its request did not arrive intact: never an
+ * acceptable outcome, whatever allocation failed. */
+#define ST_DAMAGED UGRPC_STATUS_DATA_LOSS
+
+static long args_live; /* offload arguments whose done callback has not run */
+
+/* Ends a call after an API error, as a careful handler would. */
+static void finish_error(ugrpc_call *call, int rv)
+{
+    ugrpc_call_finish(call,
+                      rv == UGRPC_ENOMEM || rv == UGRPC_EBUSY ? UGRPC_STATUS_RESOURCE_EXHAUSTED
+                                                              : UGRPC_STATUS_INTERNAL,
+                      ugrpc_strerror(rv));
+}
+
+static int send_todo(ugrpc_call *call, const char *title, const char *tag, int reply)
+{
+    Grpc__Response__Todo todo = GRPC__RESPONSE__TODO__INIT, *todos[1] = {&todo};
+    todo.id = "0123456789abcdef01234567";
+    todo.title = (char *)title;
+    todo.tag = (char *)tag;
+    todo.priority = 7;
+    Grpc__Response resp = GRPC__RESPONSE__INIT;
+    resp.n_todos = 1;
+    resp.todos = todos;
+    /* ugrpc_call_reply() finishes the call itself when sending fails. */
+    if (reply) return ugrpc_call_reply(call, &resp.base);
+    return ugrpc_call_send(call, &resp.base);
+}
+
+static void on_unary(ugrpc_call *call, const ProtobufCMessage *msg, void *data)
+{
+    (void)data;
+    const Grpc__Request *req = (const Grpc__Request *)msg;
+    size_t len = 0;
+    const char *user = ugrpc_call_metadata(call, "x-user", NULL);
+    const char *trace = ugrpc_call_metadata(call, "x-trace-bin", &len);
+    if (strcmp(req->token, TOKEN) != 0 || user == NULL || strcmp(user, "alice") != 0 ||
+        trace == NULL || len != 3 || memcmp(trace, "\1\2\3", 3) != 0 ||
+        !ugrpc_call_last_message_compressed(call) || ugrpc_call_deadline(call) == 0) {
+        ugrpc_call_finish(call, ST_DAMAGED, "request damaged");
+        return;
+    }
+    int rv = ugrpc_call_set_compression(call, 1);
+    if (rv == 0) rv = ugrpc_call_add_metadata(call, 0, "x-served-by", "allocfail", 9);
+    if (rv == 0) rv = ugrpc_call_add_metadata(call, 1, "x-cost-bin", "\0\1", 2);
+    if (rv < 0) {
+        finish_error(call, rv);
+        return;
+    }
+    send_todo(call, req->token, user, 1);
+}
+
+static void on_server_stream(ugrpc_call *call, const ProtobufCMessage *msg, void *data)
+{
+    (void)data;
+    const Grpc__Request *req = (const Grpc__Request *)msg;
+    if (strcmp(req->token, TOKEN) != 0) {
+        ugrpc_call_finish(call, ST_DAMAGED, "request damaged");
+        return;
+    }
+    static const char *const titles[] = {"s0", "s1", "s2"};
+    for (size_t i = 0; i < 3; i++) {
+        int rv = send_todo(call, titles[i], "stream", 0);
+        if (rv < 0) {
+            finish_error(call, rv);
+            return;
+        }
+    }
+    ugrpc_call_finish(call, UGRPC_STATUS_OK, NULL);
+}
+
+typedef struct collected {
+    char text[64];
+    size_t len;
+} collected;
+
+static void on_cs_start(ugrpc_call *call, void *data)
+{
+    (void)data;
+    collected *s = ugrpc_call_alloc(call, sizeof(*s));
+    if (s == NULL) {
+        ugrpc_call_finish(call, UGRPC_STATUS_RESOURCE_EXHAUSTED, "no memory");
+        return;
+    }
+    s->len = 0;
+    s->text[0] = '\0';
+    ugrpc_call_set_data(call, s);
+}
+
+static void on_cs_message(ugrpc_call *call, const ProtobufCMessage *msg, void *data)
+{
+    (void)data;
+    collected *s = ugrpc_call_get_data(call);
+    const char *t = ((const Grpc__Request *)msg)->token;
+    size_t n = strlen(t);
+    if (s == NULL || s->len + n >= sizeof(s->text)) {
+        ugrpc_call_finish(call, ST_DAMAGED, "request damaged");
+        return;
+    }
+    memcpy(s->text + s->len, t, n + 1);
+    s->len += n;
+}
+
+static void on_cs_half_close(ugrpc_call *call, void *data)
+{
+    (void)data;
+    collected *s = ugrpc_call_get_data(call);
+    send_todo(call, s != NULL ? s->text : "", "collected", 1);
+}
+
+static void on_bidi_message(ugrpc_call *call, const ProtobufCMessage *msg, void *data)
+{
+    (void)data;
+    int rv = send_todo(call, ((const Grpc__Request *)msg)->token, "echo", 0);
+    if (rv < 0) finish_error(call, rv);
+}
+
+static void on_bidi_half_close(ugrpc_call *call, void *data)
+{
+    (void)data;
+    ugrpc_call_finish(call, UGRPC_STATUS_OK, NULL);
+}
+
+typedef struct job_arg {
+    char in[32], out[32];
+} job_arg;
+
+static void offload_work(void *p)
+{
+    job_arg *a = p;
+    size_t i = 0;
+    for (; a->in[i] != '\0'; i++)
+        a->out[i] = (char)(a->in[i] >= 'a' && a->in[i] <= 'z' ? a->in[i] - 32 : a->in[i]);
+    a->out[i] = '\0';
+}
+
+static void offload_done(ugrpc_call *call, void *p, int status)
+{
+    job_arg *a = p;
+    if (status == 0) send_todo(call, a->out, "offloaded", 1);
+    free(a);
+    args_live--;
+}
+
+static void on_offload(ugrpc_call *call, const ProtobufCMessage *msg, void *data)
+{
+    (void)data;
+    const char *t = ((const Grpc__Request *)msg)->token;
+    job_arg *a = calloc(1, sizeof(*a));
+    if (a == NULL || strlen(t) >= sizeof(a->in)) {
+        free(a);
+        ugrpc_call_finish(call, ST_DAMAGED, "request damaged");
+        return;
+    }
+    strcpy(a->in, t);
+    args_live++;
+    int rv = ugrpc_call_offload(call, offload_work, offload_done, a);
+    if (rv < 0) {
+        free(a);
+        args_live--;
+        finish_error(call, rv);
+    }
+}
+
+static void on_cancel(ugrpc_call *call, void *data)
+{
+    (void)call;
+    (void)data;
+}
+
+static const ugrpc_method methods[] = {
+    {.path = "/test.AllocFail/Unary",
+     .type = UGRPC_UNARY,
+     .request_type = &grpc__request__descriptor,
+     .response_type = &grpc__response__descriptor,
+     .on_request = on_unary,
+     .on_cancel = on_cancel},
+    {.path = "/test.AllocFail/ServerStream",
+     .type = UGRPC_SERVER_STREAMING,
+     .request_type = &grpc__request__descriptor,
+     .response_type = &grpc__response__descriptor,
+     .on_request = on_server_stream,
+     .on_cancel = on_cancel},
+    {.path = "/test.AllocFail/ClientStream",
+     .type = UGRPC_CLIENT_STREAMING,
+     .request_type = &grpc__request__descriptor,
+     .response_type = &grpc__response__descriptor,
+     .on_start = on_cs_start,
+     .on_message = on_cs_message,
+     .on_half_close = on_cs_half_close,
+     .on_cancel = on_cancel},
+    {.path = "/test.AllocFail/Bidi",
+     .type = UGRPC_BIDI_STREAMING,
+     .request_type = &grpc__request__descriptor,
+     .response_type = &grpc__response__descriptor,
+     .on_message = on_bidi_message,
+     .on_half_close = on_bidi_half_close,
+     .on_cancel = on_cancel},
+    {.path = "/test.AllocFail/Offload",
+     .type = UGRPC_UNARY,
+     .request_type = &grpc__request__descriptor,
+     .response_type = &grpc__response__descriptor,
+     .on_request = on_offload,
+     .on_cancel = on_cancel},
+};
+
+/* ---- the client's side ---------------------------------------------------- */
+
+static size_t gzip_bytes(const uint8_t *in, size_t n, uint8_t *out, size_t cap)
+{
+    z_stream s;
+    memset(&s, 0, sizeof(s));
+    if (deflateInit2(&s, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        abort();
+    s.next_in = (Bytef *)(uintptr_t)in;
+    s.avail_in = (uInt)n;
+    s.next_out = out;
+    s.avail_out = (uInt)cap;
+    if (deflate(&s, Z_FINISH) != Z_STREAM_END) abort();
+    deflateEnd(&s);
+    return cap - s.avail_out;
+}
+
+/* Appends one framed request message, gzip-compressed when asked. */
+static void add_request(tc *c, const char *token, int gz)
+{
+    Grpc__Request r = GRPC__REQUEST__INIT;
+    r.token = (char *)token;
+    uint8_t plain[128], packed[256];
+    size_t n = grpc__request__get_packed_size(&r);
+    assert_true(n <= sizeof(plain));
+    grpc__request__pack(&r, plain);
+    const uint8_t *body = plain;
+    if (gz) {
+        n = gzip_bytes(plain, n, packed, sizeof(packed));
+        body = packed;
+    }
+    uint8_t prefix[5] = {gz ? 1 : 0, (uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8),
+                         (uint8_t)n};
+    tc_bytes_add(&c->req, prefix, 5);
+    tc_bytes_add(&c->req, body, n);
+}
+
+/* tc_start_call() with extra request headers (literal names). */
+static void start_call(tc *c, const char *path, const nghttp2_nv *extra, size_t nextra)
+{
+    nghttp2_nv nva[12] = {TC_NV(":method", "POST"),
+                          TC_NV(":scheme", "http"),
+                          TC_NV(":path", path),
+                          TC_NV(":authority", "test"),
+                          TC_NV("content-type", "application/grpc"),
+                          TC_NV("te", "trailers")};
+    size_t n = 6;
+    for (size_t i = 0; i < nextra && n < sizeof(nva) / sizeof(nva[0]); i++)
+        nva[n++] = extra[i];
+    nghttp2_data_provider prd = {.read_callback = tc_read_body};
+    c->stream_id = nghttp2_submit_request(c->h2, NULL, nva, n, &prd, c);
+    tc_flush(c);
+}
+
+/* The i-th response message, gunzipped if it came compressed; NULL when
+ * missing or not decodable. Free with grpc__response__free_unpacked(m, NULL). */
+static Grpc__Response *response_at(const tc *c, size_t i)
+{
+    size_t off = 0;
+    for (size_t k = 0; off + 5 <= c->resp.len; k++) {
+        const uint8_t *p = c->resp.data + off;
+        size_t n = (size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 | p[4];
+        if (off + 5 + n > c->resp.len) return NULL;
+        if (k < i) {
+            off += 5 + n;
+            continue;
+        }
+        if (p[0] == 0) return grpc__response__unpack(NULL, n, p + 5);
+        uint8_t plain[1024];
+        z_stream s;
+        memset(&s, 0, sizeof(s));
+        if (inflateInit2(&s, 15 + 16) != Z_OK) return NULL;
+        s.next_in = (Bytef *)(uintptr_t)(p + 5);
+        s.avail_in = (uInt)n;
+        s.next_out = plain;
+        s.avail_out = sizeof(plain);
+        int rv = inflate(&s, Z_FINISH);
+        size_t have = sizeof(plain) - s.avail_out;
+        inflateEnd(&s);
+        return rv == Z_STREAM_END ? grpc__response__unpack(NULL, have, plain) : NULL;
+    }
+    return NULL;
+}
+
+static size_t response_count(const tc *c)
+{
+    return tc_count(c);
+}
+
+/* Non-zero when the i-th response holds one todo with this title and tag. */
+static int response_is(const tc *c, size_t i, const char *title, const char *tag)
+{
+    Grpc__Response *r = response_at(c, i);
+    if (r == NULL) return 0;
+    int ok = r->n_todos == 1 && strcmp(r->todos[0]->title, title) == 0 &&
+             strcmp(r->todos[0]->tag, tag) == 0 &&
+             strcmp(r->todos[0]->id, "0123456789abcdef01234567") == 0 && r->todos[0]->priority == 7;
+    grpc__response__free_unpacked(r, NULL);
+    return ok;
+}
+
+/* Whether a successful call's response is what the handler sent. */
+static int response_intact(const tc *c, int ph)
+{
+    switch (ph) {
+    case PH_UNARY:
+        return response_count(c) == 1 && c->resp.len > 0 && c->resp.data[0] == 1 &&
+               response_is(c, 0, TOKEN, "alice");
+    case PH_SSTREAM:
+        return response_count(c) == 3 && response_is(c, 0, "s0", "stream") &&
+               response_is(c, 1, "s1", "stream") && response_is(c, 2, "s2", "stream");
+    case PH_CSTREAM:
+        return response_count(c) == 1 && response_is(c, 0, "abc", "collected");
+    case PH_BIDI:
+        return response_count(c) == 3 && response_is(c, 0, "a", "echo") &&
+               response_is(c, 1, "b", "echo") && response_is(c, 2, "c", "echo");
+    case PH_OFFLOAD:
+        return response_count(c) == 1 && response_is(c, 0, "TOKEN-1234", "offloaded");
+    default:
+        return 0;
+    }
+}
+
+typedef enum {
+    OUT_NONE = 0,  /* not run */
+    OUT_OK,        /* OK with the intact response */
+    OUT_ERROR,     /* an error status */
+    OUT_CLOSED,    /* the stream was reset or the connection closed */
+    OUT_HANG,      /* nothing within WAIT_MS */
+    OUT_DAMAGED,   /* OK with a wrong response, or the handler saw a damaged request */
+    OUT_BAD_STATUS /* an error status no allocation failure explains */
+} outcome;
+
+static const char *const outcome_names[] = {
+    "not run", "OK", "error status", "reset/closed", "HANG", "DAMAGED", "unexpected status"};
+
+static int connected_or_closed(void *arg)
+{
+    tc *c = arg;
+    return c->connected || c->closed;
+}
+
+/* One call of phase `ph` on a new connection. *status gets the grpc-status
+ * seen, or -1. */
+static outcome run_call(uv_loop_t *loop, int port, int ph, int *status)
+{
+    tc c;
+    tc_connect(&c, loop, port, 65535);
+    static const nghttp2_nv unary_md[] = {TC_NV("grpc-timeout", "30S"),
+                                          TC_NV("grpc-encoding", "gzip"),
+                                          TC_NV("grpc-accept-encoding", "identity,gzip"),
+                                          TC_NV("x-user", "alice"), TC_NV("x-trace-bin", "AQID")};
+    if (ph == PH_CSTREAM || ph == PH_BIDI) {
+        add_request(&c, "a", 0);
+        add_request(&c, "b", 0);
+        add_request(&c, "c", 0);
+    } else {
+        add_request(&c, TOKEN, ph == PH_UNARY);
+    }
+    outcome out = OUT_HANG;
+    *status = -1;
+    if (!tc_run_until(loop, connected_or_closed, &c, WAIT_MS)) goto done;
+    if (!c.closed) {
+        if (ph == PH_UNARY)
+            start_call(&c, paths[ph], unary_md, sizeof(unary_md) / sizeof(unary_md[0]));
+        else
+            start_call(&c, paths[ph], NULL, 0);
+    }
+    if (!tc_run_until(loop, tc_is_closed, &c, WAIT_MS)) goto done;
+    *status = c.grpc_status;
+    if (c.grpc_status == UGRPC_STATUS_OK)
+        out = response_intact(&c, ph) ? OUT_OK : OUT_DAMAGED;
+    else if (c.grpc_status == ST_DAMAGED)
+        out = OUT_DAMAGED;
+    else if (c.grpc_status == UGRPC_STATUS_RESOURCE_EXHAUSTED ||
+             c.grpc_status == UGRPC_STATUS_INTERNAL || c.grpc_status == UGRPC_STATUS_UNAVAILABLE ||
+             c.grpc_status == UGRPC_STATUS_CANCELLED)
+        out = OUT_ERROR;
+    else if (c.grpc_status > 0)
+        out = OUT_BAD_STATUS;
+    else
+        out = OUT_CLOSED;
+done:
+    tc_close(&c);
+    return out;
+}
+
+/* ---- one run of the scenario ---------------------------------------------- */
+
+typedef struct run_result {
+    int setup_rv;                  /* the first set-up error, or 0 */
+    outcome out[PH_N];             /* per call */
+    int status[PH_N];              /* grpc-status seen per call, or -1 */
+    unsigned long start[PH_N + 1]; /* allocation count when each phase began */
+    unsigned long seen, failed;    /* allocations asked for / refused while armed */
+    outcome followup;              /* the follow-up call, allocation restored */
+    unsigned long followup_allocs; /* allocations of follow-up and teardown */
+    int freed, loop_closed;        /* server shut down and freed; loop empty */
+    long live;                     /* library blocks live after free */
+    long args_live;                /* offload arguments never given back */
+} run_result;
+
+static int log_on;
+
+static void print_log(ugrpc_log_level level, const char *msg, void *data)
+{
+    (void)data;
+    fprintf(stderr, "    [server %d] %s\n", (int)level, msg);
+}
+
+static void run_scenario(unsigned long k, int rest, run_result *r)
+{
+    memset(r, 0, sizeof(*r));
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    ah_state.live = 0;
+    args_live = 0;
+    ah_arm(k, rest);
+
+    ugrpc_server_options o;
+    ugrpc_server_options_init(&o);
+    if (log_on) {
+        o.log = print_log;
+        o.log_level = UGRPC_LOG_DEBUG;
+    }
+    ugrpc_server *srv = NULL;
+    int rv = ugrpc_server_new(&loop, &o, &srv);
+    if (rv < 0) srv = NULL;
+    for (size_t i = 0; rv == 0 && i < sizeof(methods) / sizeof(methods[0]); i++)
+        rv = ugrpc_server_add_method(srv, &methods[i]);
+    if (rv == 0) rv = ugrpc_server_listen(srv, "127.0.0.1", 0);
+    r->setup_rv = rv;
+    int port = rv == 0 ? ugrpc_server_port(srv) : -1;
+    for (int ph = PH_UNARY; ph < PH_N; ph++) {
+        r->start[ph] = ah_state.seen;
+        if (port > 0) r->out[ph] = run_call(&loop, port, ph, &r->status[ph]);
+    }
+    r->start[PH_N] = ah_state.seen;
+    r->seen = ah_state.seen;
+    r->failed = ah_state.failed;
+    ah_disarm();
+
+    if (port > 0) {
+        int st;
+        r->followup = run_call(&loop, port, PH_UNARY, &st);
+    }
+    r->freed = srv == NULL || tc_server_free(&loop, srv, 200);
+    r->followup_allocs = ah_state.seen - r->seen;
+    /* Whatever is still queued (closes of the client's handles) runs now. */
+    uv_run(&loop, UV_RUN_DEFAULT);
+    r->live = ah_state.live;
+    r->args_live = args_live;
+    r->loop_closed = uv_loop_close(&loop) == 0;
+}
+
+/* The phase in which the first refused allocation fell, or -1. */
+static int failed_phase(const run_result *r, unsigned long k)
+{
+    if (r->failed == 0) return -1;
+    for (int ph = PH_N - 1; ph >= PH_SETUP; ph--)
+        if (ph == PH_SETUP || k > r->start[ph]) return ph;
+    return -1;
+}
+
+/* Checks one run; writes the first violation into why. Returns 0 if fine. */
+static int judge(const run_result *r, unsigned long k, int rest, char *why, size_t cap)
+{
+    int fph = failed_phase(r, k);
+    if (r->setup_rv != 0 && r->setup_rv != UGRPC_ENOMEM) {
+        snprintf(why, cap, "set-up failed with %s", ugrpc_strerror(r->setup_rv));
+        return -1;
+    }
+    if (r->setup_rv != 0 && fph != PH_SETUP) {
+        snprintf(why, cap, "set-up failed with no allocation refused in it");
+        return -1;
+    }
+    for (int ph = PH_UNARY; r->setup_rv == 0 && ph < PH_N; ph++) {
+        outcome o = r->out[ph];
+        int hit = fph == ph || (rest && fph >= 0 && ph > fph);
+        int fine = o == OUT_OK || (hit && (o == OUT_ERROR || o == OUT_CLOSED));
+        if (!fine) {
+            snprintf(why, cap, "%s call: %s (grpc-status %d)%s", phase_names[ph], outcome_names[o],
+                     r->status[ph], hit ? "" : ", though no allocation of it was refused");
+            return -1;
+        }
+    }
+    if (r->setup_rv == 0 && r->followup != OUT_OK) {
+        snprintf(why, cap, "follow-up call with allocation restored: %s",
+                 outcome_names[r->followup]);
+        return -1;
+    }
+    if (!r->freed) {
+        snprintf(why, cap, "the server did not shut down");
+        return -1;
+    }
+    if (r->live != 0) {
+        snprintf(why, cap, "%ld block(s) leaked", r->live);
+        return -1;
+    }
+    if (r->args_live != 0) {
+        snprintf(why, cap, "%ld offload done callback(s) never ran", r->args_live);
+        return -1;
+    }
+    if (!r->loop_closed) {
+        snprintf(why, cap, "handles left on the loop");
+        return -1;
+    }
+    (void)k;
+    return 0;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void print_run(const run_result *r, unsigned long k, int rest)
+{
+    int fph = failed_phase(r, k);
+    printf("  k=%lu%s: %lu allocation(s), %lu refused, in %s; set-up %s\n", k, rest ? "+" : "",
+           r->seen, r->failed, fph >= 0 ? phase_names[fph] : "none",
+           r->setup_rv ? ugrpc_strerror(r->setup_rv) : "ok");
+    for (int ph = PH_UNARY; ph < PH_N; ph++)
+        printf("    %-34s %s (grpc-status %d)\n", phase_names[ph], outcome_names[r->out[ph]],
+               r->status[ph]);
+    printf("    follow-up: %s; freed %d, live %ld, loop closed %d\n", outcome_names[r->followup],
+           r->freed, r->live, r->loop_closed);
+}
+
+static int install(void **state)
+{
+    (void)state;
+    log_on = getenv("ALLOCFAIL_LOG") != NULL;
+    return ugrpc_replace_allocator(ah_malloc, ah_realloc, ah_calloc, ah_free);
+}
+
+static int restore(void **state)
+{
+    (void)state;
+    return ugrpc_replace_allocator(NULL, NULL, NULL, NULL);
+}
+
+static void test_sweep(void **state)
+{
+    (void)state;
+    run_result r;
+    char why[256];
+
+    /* ALLOCFAIL=K or K+: that failure point alone, for debugging. */
+    if (ah_arm_from_env("ALLOCFAIL")) {
+        unsigned long k = ah_state.fail_at;
+        int rest = ah_state.fail_rest;
+        run_scenario(k, rest, &r);
+        print_run(&r, k, rest);
+        if (judge(&r, k, rest, why, sizeof(why)) != 0) fail_msg("k=%lu: %s", k, why);
+        return;
+    }
+
+    double t0 = now_s();
+    run_scenario(0, 0, &r);
+    if (judge(&r, 0, 0, why, sizeof(why)) != 0) {
+        print_run(&r, 0, 0);
+        fail_msg("without failures: %s", why);
+    }
+    unsigned long n = r.seen;
+    printf("  %lu allocations in one run:", n);
+    for (int ph = PH_SETUP; ph < PH_N; ph++)
+        printf(" %s %lu%s", phase_names[ph], r.start[ph + 1] - r.start[ph],
+               ph + 1 < PH_N ? "," : "\n");
+    printf("  (follow-up call and teardown, not swept: %lu)\n", r.followup_allocs);
+    assert_true(n > 0);
+
+    unsigned long stride = n > MAX_STEPS ? (n + MAX_STEPS - 1) / MAX_STEPS : 1;
+    unsigned long runs = 0, problems = 0, hit[PH_N] = {0};
+    for (int rest = 0; rest <= 1; rest++) {
+        for (unsigned long k = 1; k <= n; k += stride) {
+            run_scenario(k, rest, &r);
+            runs++;
+            int fph = failed_phase(&r, k);
+            if (fph >= 0 && !rest) hit[fph]++;
+            if (judge(&r, k, rest, why, sizeof(why)) != 0) {
+                if (problems++ < 20) {
+                    printf("  FAIL k=%lu%s: %s\n", k, rest ? "+" : "", why);
+                    print_run(&r, k, rest);
+                }
+            }
+        }
+    }
+    printf("  %lu runs (k=1..%lu%s, each once failing only the k-th allocation and once "
+           "every one from it) in %.1f s\n",
+           runs, n, stride > 1 ? " with a stride" : "", now_s() - t0);
+    printf("  refused allocations by phase:");
+    for (int ph = PH_SETUP; ph < PH_N; ph++)
+        printf(" %s %lu%s", phase_names[ph], hit[ph], ph + 1 < PH_N ? "," : "\n");
+    if (problems > 0) fail_msg("%lu failure point(s) mishandled (first 20 above)", problems);
+}
+
+int main(void)
+{
+    /* A peer that closed makes writes fail with EPIPE instead of killing us,
+     * as in any server process. */
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_sweep, install, restore),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
