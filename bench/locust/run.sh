@@ -46,14 +46,23 @@ case "$MODE" in
     mkdir -p "$REPORT_DIR"
     n="${LOCUST_WORKERS:-2}"
     pids=()
-    # shellcheck disable=SC2154  # p is the trap's own loop variable
     trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
     for ((i = 0; i < n; i++)); do
       "$LOCUST" "${common[@]}" --worker --master-host 127.0.0.1 --master-port "$PORT" \
         >"$REPORT_DIR/worker-$i.log" 2>&1 &
       pids+=($!)
     done
+    rc=0
     "$LOCUST" "${common[@]}" --master --master-bind-host 127.0.0.1 --master-bind-port "$PORT" \
-      --expect-workers "$n" "${report[@]}" ;;
+      --expect-workers "$n" "${report[@]}" || rc=$?
+    # The workers leave on the master's quit message; the trap stops any that
+    # have not within 10 s.
+    for ((t = 0; t < 100; t++)); do
+      alive=0
+      for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+      ((alive)) || break
+      sleep 0.1
+    done
+    exit "$rc" ;;
   *) echo "run.sh: unknown LOCUST_MODE '$MODE'" >&2; exit 2 ;;
 esac

@@ -49,6 +49,25 @@ def podman(env, *args, check=True, timeout=120):
     return p
 
 
+def checkov(lint_bin, *args):
+    """Runs checkov (tests/deploy/install-tools.sh) offline, compact, on the CLI."""
+    env = dict(os.environ, BC_SKIP_MAPPING="TRUE", CHECKOV_RUN_SCA_PACKAGE_SCAN_V2="false",
+               LOG_LEVEL="ERROR")
+    return subprocess.run([str(lint_bin / "checkov"), "--compact", "--quiet", "--skip-download",
+                           "--output", "cli", *args], capture_output=True, text=True, env=env,
+                          timeout=300)
+
+
+def checkov_skips(doc):
+    """The checkov exceptions an object's annotations carry: [(check, reason)]."""
+    out = []
+    for k, v in ((doc.get("metadata") or {}).get("annotations") or {}).items():
+        if k.startswith("checkov.io/skip"):
+            check, _, reason = v.partition("=")
+            out.append((check, reason))
+    return out
+
+
 def read_env(name):
     return load_bluegreen().read_env_file(ROOT / "env" / f".env.{name}")
 

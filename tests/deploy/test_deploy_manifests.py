@@ -108,41 +108,37 @@ def test_yamllint(rendered, tmp_path):
     assert p.returncode == 0, p.stdout + p.stderr
 
 
-def _checkov(lint_bin, *args):
-    env = dict(os.environ, BC_SKIP_MAPPING="TRUE", CHECKOV_RUN_SCA_PACKAGE_SCAN_V2="false",
-               LOG_LEVEL="ERROR")
-    return subprocess.run([str(lint_bin / "checkov"), "--compact", "--quiet", "--skip-download",
-                           "--output", "cli", *args], capture_output=True, text=True, env=env,
-                          timeout=300)
-
-
 def test_checkov_manifests(rendered, tmp_path, lint_bin):
     for env in h.ENVS:
         d = write(rendered, env, tmp_path)
-        p = _checkov(lint_bin, "-d", str(d), "--framework", "kubernetes")
+        p = h.checkov(lint_bin, "-d", str(d), "--framework", "kubernetes")
         assert p.returncode == 0, f"checkov on {env}:\n{p.stdout[-6000:]}\n{p.stderr[-2000:]}"
         assert re.search(r"Passed checks: [1-9]\d*, Failed checks: 0", p.stdout), p.stdout
     # Every exception is written next to what it excuses, with its reason.
     for name in ("deployment.yaml", "db-seed.yaml", "mongodb.yaml"):
         for d in docs(rendered["dev"][name]):
-            for k, v in ((d["metadata"].get("annotations")) or {}).items():
-                if k.startswith("checkov.io/skip"):
-                    check, _, reason = v.partition("=")
-                    assert re.fullmatch(r"CKV2?_[A-Z0-9]+_\d+", check) and len(reason) > 30, v
+            for check, reason in h.checkov_skips(d):
+                assert re.fullmatch(r"CKV2?_[A-Z0-9]+_\d+", check) and len(reason) > 30, (check, reason)
 
 
-def test_checkov_dockerfile(lint_bin):
-    p = _checkov(lint_bin, "-f", str(h.ROOT / "Dockerfile"), "--framework", "dockerfile")
+# The server's image and the Locust image (bench/locust/, tests/deploy/test_locust_image.py).
+DOCKERFILES = ("Dockerfile", "bench/locust/Dockerfile")
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES)
+def test_checkov_dockerfile(lint_bin, dockerfile):
+    p = h.checkov(lint_bin, "-f", str(h.ROOT / dockerfile), "--framework", "dockerfile")
     assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-2000:]
     assert "Failed checks: 0" in p.stdout
 
 
-def test_hadolint(lint_bin):
+@pytest.mark.parametrize("dockerfile", DOCKERFILES)
+def test_hadolint(lint_bin, dockerfile):
     p = subprocess.run([str(lint_bin / "hadolint"), "--failure-threshold", "info",
-                        str(h.ROOT / "Dockerfile")], capture_output=True, text=True, timeout=60)
+                        str(h.ROOT / dockerfile)], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and not p.stdout.strip(), p.stdout + p.stderr
     # Every ignore says why, on the lines above it.
-    lines = (h.ROOT / "Dockerfile").read_text().splitlines()
+    lines = (h.ROOT / dockerfile).read_text().splitlines()
     for i, line in enumerate(lines):
         if "hadolint ignore" in line:
             assert lines[i - 1].startswith("#") and "hadolint" not in lines[i - 1], line
