@@ -16,6 +16,7 @@ void ugrpc__deframer_free(ugrpc__deframer *d)
 {
     ugrpc__free(d->body);
     d->body = NULL;
+    d->cap = 0;
 }
 
 int ugrpc__deframer_at_boundary(const ugrpc__deframer *d)
@@ -69,11 +70,23 @@ int ugrpc__deframer_feed(ugrpc__deframer *d, const uint8_t *p, size_t n, ugrpc__
                 n -= len;
                 continue;
             }
-            d->body = ugrpc__malloc(d->msg_len);
-            if (d->body == NULL) return UGRPC_ENOMEM;
         }
         size_t take = d->msg_len - d->have;
         if (take > n) take = n;
+        if (take == 0) break; /* only the prefix so far */
+        /* The buffer grows with the bytes that arrive instead of reserving
+         * the announced length at once: a 5-byte prefix must not cost the
+         * server up to max bytes (times every stream of every connection). */
+        if (d->have + take > d->cap) {
+            size_t ncap = d->cap ? d->cap * 2 : 256;
+            while (ncap < d->have + take)
+                ncap *= 2;
+            if (ncap > d->msg_len) ncap = d->msg_len;
+            uint8_t *nb = ugrpc__realloc(d->body, ncap);
+            if (nb == NULL) return UGRPC_ENOMEM;
+            d->body = nb;
+            d->cap = ncap;
+        }
         memcpy(d->body + d->have, p, take);
         d->have += take;
         p += take;
@@ -81,6 +94,7 @@ int ugrpc__deframer_feed(ugrpc__deframer *d, const uint8_t *p, size_t n, ugrpc__
         if (d->have == d->msg_len) {
             uint8_t *body = d->body;
             d->body = NULL;
+            d->cap = 0;
             d->prefix_len = 0;
             int rv = cb(ud, d->compressed, body, d->have);
             ugrpc__free(body);

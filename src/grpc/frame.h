@@ -22,6 +22,7 @@ typedef struct ugrpc__deframer {
     uint8_t compressed;
     uint32_t msg_len; /* length announced by the current prefix */
     uint8_t *body;    /* reassembly buffer for a message split across chunks */
+    size_t cap;       /* its size: grows with what arrives, up to msg_len */
     size_t have;      /* bytes of the current message collected */
     size_t max;       /* largest accepted message */
 } ugrpc__deframer;

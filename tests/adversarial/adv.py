@@ -40,13 +40,22 @@ def server_env(extra=None):
     return env
 
 
-def rss_kib(srv):
-    """The server's VmRSS in KiB, from /proc/PID/status."""
+def proc_status_kib(srv, field):
     with open(f"/proc/{srv.proc.pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
-    raise AssertionError("no VmRSS")
+    raise AssertionError(f"no {field}")
+
+
+def rss_kib(srv):
+    """The server's VmRSS in KiB, from /proc/PID/status."""
+    return proc_status_kib(srv, "VmRSS")
+
+
+def vmsize_kib(srv):
+    """The server's address space (VmSize) in KiB."""
+    return proc_status_kib(srv, "VmSize")
 
 
 def open_fds(srv):

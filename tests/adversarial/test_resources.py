@@ -144,13 +144,15 @@ def test_zero_window_reader_never_reading_is_bounded(pb, hostile_server):
 
 
 def test_thousands_of_streams_opened_and_abandoned(pb, hostile_server):
-    """30 connections each open 90 calls with half a request message and
-    then vanish (TCP reset, no RST_STREAM, no END_STREAM): 2,700 abandoned
-    streams. Every call is cancelled and freed with its connection; the
-    gauges return to zero and RSS to near where it was."""
+    """30 connections each open 90 calls with the start of a request that
+    announces the largest message allowed (4 MiB) and then vanish (TCP
+    reset, no RST_STREAM, no END_STREAM): 2,700 abandoned streams. The
+    server holds only the bytes that came (not 2,700 x 4 MiB, even as
+    address space); every call is cancelled and freed with its connection,
+    the gauges return to zero and RSS to near where it was."""
     srv = hostile_server()
-    rss0 = adv.rss_kib(srv)
-    half = w.grpc_message(b"\x0a\x05", length=100)  # 100 bytes announced, 2 sent
+    rss0, vm0 = adv.rss_kib(srv), adv.vmsize_kib(srv)
+    half = w.grpc_message(b"\x0a\x05", length=4 << 20)  # 4 MiB announced, 2 bytes sent
     conns = []
     with adv.Prober(pb, srv) as p:
         for _ in range(30):
@@ -160,7 +162,7 @@ def test_thousands_of_streams_opened_and_abandoned(pb, hostile_server):
                             for sid in range(1, 181, 2)))
             conns.append(c)
         active = adv.wait_metric(srv, "ugrpc_streams_active", lambda v: v >= 2700, 10 * h.SLOW)
-        rss_peak = adv.rss_kib(srv)
+        rss_peak, vm_peak = adv.rss_kib(srv), adv.vmsize_kib(srv)
         time.sleep(1.0)  # the prober keeps calling while all 2,700 are held
         for c in conns:
             c.close(abort=True)
@@ -172,10 +174,14 @@ def test_thousands_of_streams_opened_and_abandoned(pb, hostile_server):
     adv.report("2,700 abandoned streams", streams_active_peak=active, after=left,
                rss_kib=f"{rss0}->{rss_peak}->{rss1}",
                per_stream_bytes=int((rss_peak - rss0) * 1024 / 2700),
+               vmsize_kib=f"{vm0}->{vm_peak}",
                prober_p99_ms=f"{s['p99_ms']:.1f}")
     assert active >= 2700
     assert left == 0 and open_conns <= 1  # the prober's own connection may remain
     assert rss_peak - rss0 < adv.mem_bound(32 * adv.MIB)
+    # Before the deframer grew its buffer with the data, each prefix
+    # reserved the announced 4 MiB: 10.5 GiB of address space here.
+    assert vm_peak - vm0 < 1024 * adv.MIB, "announced lengths reserved up front"
     assert rss1 - rss0 < adv.mem_bound(8 * adv.MIB)
 
 
