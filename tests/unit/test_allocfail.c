@@ -45,22 +45,36 @@
 #define WAIT_MS   3000 /* any one wait; nothing healthy takes more than a few ms */
 #define MAX_STEPS 4000 /* failure points per mode; a stride beyond that */
 #define TOKEN     "token-1234"
+#define GRACE_MS  2 /* shutdown grace: the held stream is cut after it */
 
 /* ---- the scenario's phases ------------------------------------------------ */
 
-enum { PH_SETUP, PH_UNARY, PH_SSTREAM, PH_CSTREAM, PH_BIDI, PH_OFFLOAD, PH_N };
+enum {
+    PH_SETUP,
+    PH_UNARY,
+    PH_SSTREAM,
+    PH_CSTREAM,
+    PH_BIDI,
+    PH_OFFLOAD,
+    PH_UNKNOWN,
+    PH_SHUTDOWN,
+    PH_N
+};
 
 static const char *const phase_names[PH_N] = {
     "set-up",           "unary (metadata, deadline, gzip)",
     "server streaming", "client streaming",
-    "bidi streaming",   "offloaded unary"};
+    "bidi streaming",   "offloaded unary",
+    "unknown method",   "shutdown under a held stream"};
 
 static const char *const paths[PH_N] = {NULL,
                                         "/test.AllocFail/Unary",
                                         "/test.AllocFail/ServerStream",
                                         "/test.AllocFail/ClientStream",
                                         "/test.AllocFail/Bidi",
-                                        "/test.AllocFail/Offload"};
+                                        "/test.AllocFail/Offload",
+                                        "/test.AllocFail/Missing",
+                                        "/test.AllocFail/Held"};
 
 /* ---- handlers ------------------------------------------------------------- */
 
@@ -136,9 +150,12 @@ static void on_server_stream(ugrpc_call *call, const ProtobufCMessage *msg, void
     ugrpc_call_finish(call, UGRPC_STATUS_OK, NULL);
 }
 
+/* The client-streaming handler's state: bytes and the first letter of
+ * each message. */
 typedef struct collected {
-    char text[64];
-    size_t len;
+    size_t bytes;
+    char firsts[8];
+    size_t n;
 } collected;
 
 static void on_cs_start(ugrpc_call *call, void *data)
@@ -149,8 +166,7 @@ static void on_cs_start(ugrpc_call *call, void *data)
         ugrpc_call_finish(call, UGRPC_STATUS_RESOURCE_EXHAUSTED, "no memory");
         return;
     }
-    s->len = 0;
-    s->text[0] = '\0';
+    memset(s, 0, sizeof(*s));
     ugrpc_call_set_data(call, s);
 }
 
@@ -159,20 +175,21 @@ static void on_cs_message(ugrpc_call *call, const ProtobufCMessage *msg, void *d
     (void)data;
     collected *s = ugrpc_call_get_data(call);
     const char *t = ((const Grpc__Request *)msg)->token;
-    size_t n = strlen(t);
-    if (s == NULL || s->len + n >= sizeof(s->text)) {
+    if (s == NULL || s->n + 1 >= sizeof(s->firsts) || t[0] == '\0') {
         ugrpc_call_finish(call, ST_DAMAGED, "request damaged");
         return;
     }
-    memcpy(s->text + s->len, t, n + 1);
-    s->len += n;
+    s->firsts[s->n++] = t[0];
+    s->bytes += strlen(t);
 }
 
 static void on_cs_half_close(ugrpc_call *call, void *data)
 {
     (void)data;
     collected *s = ugrpc_call_get_data(call);
-    send_todo(call, s != NULL ? s->text : "", "collected", 1);
+    char title[32] = "";
+    if (s != NULL) snprintf(title, sizeof(title), "%zu:%s", s->bytes, s->firsts);
+    send_todo(call, title, "collected", 1);
 }
 
 static void on_bidi_message(ugrpc_call *call, const ProtobufCMessage *msg, void *data)
@@ -229,6 +246,15 @@ static void on_offload(ugrpc_call *call, const ProtobufCMessage *msg, void *data
     }
 }
 
+/* Sends one message and leaves the stream open: the shutdown ends it. */
+static void on_held(ugrpc_call *call, const ProtobufCMessage *msg, void *data)
+{
+    (void)msg;
+    (void)data;
+    int rv = send_todo(call, "held", "held", 0);
+    if (rv < 0) finish_error(call, rv);
+}
+
 static void on_cancel(ugrpc_call *call, void *data)
 {
     (void)call;
@@ -269,6 +295,12 @@ static const ugrpc_method methods[] = {
      .response_type = &grpc__response__descriptor,
      .on_request = on_offload,
      .on_cancel = on_cancel},
+    {.path = "/test.AllocFail/Held",
+     .type = UGRPC_SERVER_STREAMING,
+     .request_type = &grpc__request__descriptor,
+     .response_type = &grpc__response__descriptor,
+     .on_request = on_held,
+     .on_cancel = on_cancel},
 };
 
 /* ---- the client's side ---------------------------------------------------- */
@@ -293,19 +325,22 @@ static void add_request(tc *c, const char *token, int gz)
 {
     Grpc__Request r = GRPC__REQUEST__INIT;
     r.token = (char *)token;
-    uint8_t plain[128], packed[256];
     size_t n = grpc__request__get_packed_size(&r);
-    assert_true(n <= sizeof(plain));
+    uint8_t *plain = malloc(n), *packed = malloc(n + 64);
+    assert_non_null(plain);
+    assert_non_null(packed);
     grpc__request__pack(&r, plain);
     const uint8_t *body = plain;
     if (gz) {
-        n = gzip_bytes(plain, n, packed, sizeof(packed));
+        n = gzip_bytes(plain, n, packed, n + 64);
         body = packed;
     }
     uint8_t prefix[5] = {gz ? 1 : 0, (uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8),
                          (uint8_t)n};
     tc_bytes_add(&c->req, prefix, 5);
     tc_bytes_add(&c->req, body, n);
+    free(plain);
+    free(packed);
 }
 
 /* tc_start_call() with extra request headers (literal names). */
@@ -383,7 +418,7 @@ static int response_intact(const tc *c, int ph)
         return response_count(c) == 3 && response_is(c, 0, "s0", "stream") &&
                response_is(c, 1, "s1", "stream") && response_is(c, 2, "s2", "stream");
     case PH_CSTREAM:
-        return response_count(c) == 1 && response_is(c, 0, "abc", "collected");
+        return response_count(c) == 1 && response_is(c, 0, "20002:abc", "collected");
     case PH_BIDI:
         return response_count(c) == 3 && response_is(c, 0, "a", "echo") &&
                response_is(c, 1, "b", "echo") && response_is(c, 2, "c", "echo");
@@ -407,6 +442,14 @@ typedef enum {
 static const char *const outcome_names[] = {
     "not run", "OK", "error status", "reset/closed", "HANG", "DAMAGED", "unexpected status"};
 
+/* tc_connect() without Nagle: the client's small writes would otherwise
+ * wait for delayed ACKs, and the sweep runs the scenario hundreds of times. */
+static void connect_client(tc *c, uv_loop_t *loop, int port)
+{
+    tc_connect(c, loop, port, 65535);
+    uv_tcp_nodelay(&c->tcp, 1);
+}
+
 static int connected_or_closed(void *arg)
 {
     tc *c = arg;
@@ -418,12 +461,22 @@ static int connected_or_closed(void *arg)
 static outcome run_call(uv_loop_t *loop, int port, int ph, int *status)
 {
     tc c;
-    tc_connect(&c, loop, port, 65535);
+    connect_client(&c, loop, port);
     static const nghttp2_nv unary_md[] = {TC_NV("grpc-timeout", "30S"),
                                           TC_NV("grpc-encoding", "gzip"),
                                           TC_NV("grpc-accept-encoding", "identity,gzip"),
                                           TC_NV("x-user", "alice"), TC_NV("x-trace-bin", "AQID")};
-    if (ph == PH_CSTREAM || ph == PH_BIDI) {
+    if (ph == PH_CSTREAM) {
+        /* The last message spans two DATA frames: reassembled, not zero-copy. */
+        char *big = malloc(20001);
+        assert_non_null(big);
+        memset(big, 'c', 20000);
+        big[20000] = '\0';
+        add_request(&c, "a", 0);
+        add_request(&c, "b", 0);
+        add_request(&c, big, 0);
+        free(big);
+    } else if (ph == PH_BIDI) {
         add_request(&c, "a", 0);
         add_request(&c, "b", 0);
         add_request(&c, "c", 0);
@@ -441,7 +494,9 @@ static outcome run_call(uv_loop_t *loop, int port, int ph, int *status)
     }
     if (!tc_run_until(loop, tc_is_closed, &c, WAIT_MS)) goto done;
     *status = c.grpc_status;
-    if (c.grpc_status == UGRPC_STATUS_OK)
+    if (ph == PH_UNKNOWN && c.grpc_status == UGRPC_STATUS_UNIMPLEMENTED)
+        out = c.resp.len == 0 ? OUT_OK : OUT_DAMAGED; /* what it should get */
+    else if (c.grpc_status == UGRPC_STATUS_OK)
         out = response_intact(&c, ph) ? OUT_OK : OUT_DAMAGED;
     else if (c.grpc_status == ST_DAMAGED)
         out = OUT_DAMAGED;
@@ -458,6 +513,46 @@ done:
     return out;
 }
 
+static int has_message_or_closed(void *arg)
+{
+    tc *c = arg;
+    return tc_count(c) >= 1 || c->closed;
+}
+
+/* The last phase: a server-streaming call that stays open (one message
+ * sent), then ugrpc_server_shutdown() under it: GOAWAY in two phases, the
+ * grace period, the connection closed, the handler cancelled. *shut tells
+ * whether the shutdown completed. OUT_OK means the message arrived and the
+ * stream then ended with the connection, as without failures. */
+static outcome run_shutdown(uv_loop_t *loop, ugrpc_server *srv, int port, int *status, int *shut)
+{
+    tc c;
+    connect_client(&c, loop, port);
+    add_request(&c, TOKEN, 0);
+    int waited = tc_run_until(loop, connected_or_closed, &c, WAIT_MS);
+    if (waited && !c.closed) start_call(&c, paths[PH_SHUTDOWN], NULL, 0);
+    waited = waited && tc_run_until(loop, has_message_or_closed, &c, WAIT_MS);
+    int done = 0;
+    *shut = ugrpc_server_shutdown(srv, GRACE_MS, tc_on_shutdown, &done) == 0 &&
+            tc_run_until(loop, tc_flag_set, &done, WAIT_MS);
+    int ended = tc_run_until(loop, tc_is_closed, &c, WAIT_MS);
+    *status = c.grpc_status;
+    outcome out;
+    if (!waited || !ended)
+        out = OUT_HANG;
+    else if (c.grpc_status < 0 && tc_count(&c) == 0)
+        out = OUT_CLOSED;
+    else if (c.grpc_status < 0)
+        out = tc_count(&c) == 1 && response_is(&c, 0, "held", "held") ? OUT_OK : OUT_DAMAGED;
+    else if (c.grpc_status == UGRPC_STATUS_RESOURCE_EXHAUSTED ||
+             c.grpc_status == UGRPC_STATUS_INTERNAL)
+        out = OUT_ERROR;
+    else
+        out = OUT_BAD_STATUS;
+    tc_close(&c);
+    return out;
+}
+
 /* ---- one run of the scenario ---------------------------------------------- */
 
 typedef struct run_result {
@@ -467,7 +562,6 @@ typedef struct run_result {
     unsigned long start[PH_N + 1]; /* allocation count when each phase began */
     unsigned long seen, failed;    /* allocations asked for / refused while armed */
     outcome followup;              /* the follow-up call, allocation restored */
-    unsigned long followup_allocs; /* allocations of follow-up and teardown */
     int freed, loop_closed;        /* server shut down and freed; loop empty */
     long live;                     /* library blocks live after free */
     long args_live;                /* offload arguments never given back */
@@ -504,21 +598,30 @@ static void run_scenario(unsigned long k, int rest, run_result *r)
     if (rv == 0) rv = ugrpc_server_listen(srv, "127.0.0.1", 0);
     r->setup_rv = rv;
     int port = rv == 0 ? ugrpc_server_port(srv) : -1;
-    for (int ph = PH_UNARY; ph < PH_N; ph++) {
+    for (int ph = PH_UNARY; ph < PH_SHUTDOWN; ph++) {
         r->start[ph] = ah_state.seen;
         if (port > 0) r->out[ph] = run_call(&loop, port, ph, &r->status[ph]);
     }
+    /* The follow-up call, with allocation restored (and not counted). */
+    ah_pause();
+    if (port > 0) {
+        int st;
+        r->followup = run_call(&loop, port, PH_UNARY, &st);
+    }
+    ah_resume();
+    r->start[PH_SHUTDOWN] = ah_state.seen;
+    int shut = 0;
+    if (port > 0)
+        r->out[PH_SHUTDOWN] = run_shutdown(&loop, srv, port, &r->status[PH_SHUTDOWN], &shut);
     r->start[PH_N] = ah_state.seen;
     r->seen = ah_state.seen;
     r->failed = ah_state.failed;
     ah_disarm();
 
-    if (port > 0) {
-        int st;
-        r->followup = run_call(&loop, port, PH_UNARY, &st);
-    }
-    r->freed = srv == NULL || tc_server_free(&loop, srv, 200);
-    r->followup_allocs = ah_state.seen - r->seen;
+    if (port > 0)
+        r->freed = shut && ugrpc_server_free(srv) == 0;
+    else
+        r->freed = srv == NULL || tc_server_free(&loop, srv, GRACE_MS);
     /* Whatever is still queued (closes of the client's handles) runs now. */
     uv_run(&loop, UV_RUN_DEFAULT);
     r->live = ah_state.live;
@@ -642,17 +745,19 @@ static void test_sweep(void **state)
     for (int ph = PH_SETUP; ph < PH_N; ph++)
         printf(" %s %lu%s", phase_names[ph], r.start[ph + 1] - r.start[ph],
                ph + 1 < PH_N ? "," : "\n");
-    printf("  (follow-up call and teardown, not swept: %lu)\n", r.followup_allocs);
     assert_true(n > 0);
 
     unsigned long stride = n > MAX_STEPS ? (n + MAX_STEPS - 1) / MAX_STEPS : 1;
-    unsigned long runs = 0, problems = 0, hit[PH_N] = {0};
+    unsigned long runs = 0, problems = 0, hit[PH_N] = {0}, seen_out[2][OUT_BAD_STATUS + 1] = {{0}};
+    unsigned long setup_enomem = 0;
     for (int rest = 0; rest <= 1; rest++) {
         for (unsigned long k = 1; k <= n; k += stride) {
             run_scenario(k, rest, &r);
             runs++;
             int fph = failed_phase(&r, k);
             if (fph >= 0 && !rest) hit[fph]++;
+            if (fph > PH_SETUP) seen_out[rest][r.out[fph]]++;
+            if (fph == PH_SETUP && r.setup_rv == UGRPC_ENOMEM) setup_enomem++;
             if (judge(&r, k, rest, why, sizeof(why)) != 0) {
                 if (problems++ < 20) {
                     printf("  FAIL k=%lu%s: %s\n", k, rest ? "+" : "", why);
@@ -667,6 +772,11 @@ static void test_sweep(void **state)
     printf("  refused allocations by phase:");
     for (int ph = PH_SETUP; ph < PH_N; ph++)
         printf(" %s %lu%s", phase_names[ph], hit[ph], ph + 1 < PH_N ? "," : "\n");
+    for (int rest = 0; rest <= 1; rest++)
+        printf("  the call hit, %s: OK %lu, error status %lu, reset/closed %lu; set-up "
+               "UGRPC_ENOMEM %lu\n",
+               rest ? "failing from k on" : "failing the k-th only", seen_out[rest][OUT_OK],
+               seen_out[rest][OUT_ERROR], seen_out[rest][OUT_CLOSED], setup_enomem);
     if (problems > 0) fail_msg("%lu failure point(s) mishandled (first 20 above)", problems);
 }
 
