@@ -27,6 +27,7 @@ def test_locust_distributed_master_and_two_workers(todo_api, tmp_path):  # noqa:
     port = free_port()  # the master's port for workers, so parallel runs do not meet
     env = dict(os.environ, LOCUST_MODE="distributed", LOCUST_WORKERS="2", MASTER_PORT=str(port),
                TARGET_HOST=f"127.0.0.1:{todo_api}", USERS="30", SPAWN_RATE="30", RUN_TIME="8s",
+               LOCUST_EXPECT_WORKERS_MAX_WAIT="60",  # the master gives up rather than hangs
                REPORT_DIR=str(reports), LOCUST=str(locust if locust.exists() else shutil.which("locust")))
     r = subprocess.run(["bash", str(REPO / "bench/locust/run.sh")], env=env, capture_output=True,
                        text=True, timeout=150)

@@ -80,7 +80,10 @@ def containers(podman):
 
 def wait_exit(podman, name, timeout):
     """The container's exit code, once it has exited by itself."""
-    p = h.podman(podman, "wait", name, timeout=timeout, check=False)
+    try:
+        p = h.podman(podman, "wait", name, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{name} still runs after {timeout} s:\n{logs(podman, name)[-3000:]}")
     assert p.returncode == 0, p.stderr
     return int(p.stdout.strip())
 
@@ -160,7 +163,8 @@ def test_locust_image_distributed_master_and_worker(podman, locust_image, todo_a
     common = {"TARGET_HOST": todo_api.addr, "MASTER_PORT": port}
     t0 = time.monotonic()
     master = containers(locust_image, env=dict(
-        common, LOCUST_MODE="master", EXPECT_WORKERS=1, LOCUST_MASTER_BIND_HOST="127.0.0.1",
+        common, LOCUST_MODE="master", EXPECT_WORKERS=1, LOCUST_EXPECT_WORKERS_MAX_WAIT=60,
+        LOCUST_MASTER_BIND_HOST="127.0.0.1",
         USERS=20, SPAWN_RATE=20, RUN_TIME="8s"), reports=reports)
     worker = containers(locust_image, env=dict(common, LOCUST_MODE="worker",
                                                LOCUST_MASTER="127.0.0.1"))
