@@ -39,6 +39,7 @@
 
 #include "alloc_hooks.h"
 #include "h2_client.h"
+#include "server.h" /* ugrpc__listener: to time a shutdown against a refusal */
 #include "todos.pb-c.h"
 #include "ugrpc.h"
 
@@ -780,6 +781,80 @@ static void test_sweep(void **state)
     if (problems > 0) fail_msg("%lu failure point(s) mishandled (first 20 above)", problems);
 }
 
+/* ---- connections refused for lack of memory -------------------------------- */
+
+typedef struct refusal {
+    ugrpc_server *srv;
+    int shut, done;
+} refusal;
+
+/* Shuts the server down in the loop turn in which a refusal began, while
+ * the refused connection's handle (inside the listener) is still closing. */
+static void shutdown_while_refusing(uv_check_t *h)
+{
+    refusal *f = h->data;
+    if (f->shut || f->srv->listeners == NULL || !f->srv->listeners->refusing) return;
+    f->shut = 1;
+    assert_int_equal(ugrpc_server_shutdown(f->srv, GRACE_MS, tc_on_shutdown, &f->done), 0);
+}
+
+static int all_closed(void *arg)
+{
+    tc *c = arg;
+    return c[0].closed && c[1].closed && c[2].closed;
+}
+
+static void test_refused_connections(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    ah_arm(0, 0);
+    ah_state.live = 0;
+    refusal f = {0};
+    f.srv = tc_server_new(&loop, NULL);
+    assert_non_null(f.srv);
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+        assert_int_equal(ugrpc_server_add_method(f.srv, &methods[i]), 0);
+    int port = tc_server_listen(f.srv);
+    assert_true(port > 0);
+
+    /* No memory at all: connections arriving together are each accepted
+     * and closed, one after the other through the listener's one handle. */
+    ah_arm(1, 1);
+    tc c[3];
+    for (int i = 0; i < 3; i++)
+        connect_client(&c[i], &loop, port);
+    assert_true(tc_run_until(&loop, all_closed, c, WAIT_MS));
+    for (int i = 0; i < 3; i++)
+        tc_close(&c[i]);
+    assert_true(ah_state.failed >= 3);
+
+    /* Memory is back: the listener still accepts. */
+    ah_disarm();
+    int st;
+    assert_int_equal(run_call(&loop, port, PH_BIDI, &st), OUT_OK);
+
+    /* No memory again, and the server shuts down in the very loop turn a
+     * refusal starts: the listener is freed only after its handle closed. */
+    ah_arm(1, 1);
+    uv_check_t check;
+    uv_check_init(&loop, &check);
+    check.data = &f;
+    uv_check_start(&check, shutdown_while_refusing);
+    connect_client(&c[0], &loop, port);
+    assert_true(tc_run_until(&loop, tc_flag_set, &f.done, WAIT_MS));
+    assert_true(f.shut);
+    assert_true(tc_run_until(&loop, tc_is_closed, &c[0], WAIT_MS));
+    tc_close(&c[0]);
+    uv_close((uv_handle_t *)&check, NULL);
+    ah_disarm();
+    assert_int_equal(ugrpc_server_free(f.srv), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(ah_state.live, 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     /* A peer that closed makes writes fail with EPIPE instead of killing us,
@@ -787,6 +862,7 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_sweep, install, restore),
+        cmocka_unit_test_setup_teardown(test_refused_connections, install, restore),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
