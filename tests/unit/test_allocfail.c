@@ -2,12 +2,15 @@
  * Allocation failure sweep (issue #8): the library's real paths under an
  * allocator that refuses the k-th allocation (alloc_hooks.h, ah_*).
  *
- * One run of the scenario: a server on a fresh loop (ugrpc_server_new, five
- * methods, a loopback listener), then one connection and call each from the
- * test client (h2_client.h) for a unary call with metadata, a deadline and a
- * gzip request and response; a server-streaming call; a client-streaming
- * call; a bidi call; a unary call whose handler offloads to the worker pool.
- * Then, with allocation restored, a follow-up call, and shutdown and free.
+ * One run of the scenario: a server on a fresh loop (ugrpc_server_new, six
+ * methods, health and reflection, a loopback listener), then one connection
+ * and call each from the test client (h2_client.h): a unary call with
+ * metadata, a deadline and a gzip request and response; a server-streaming
+ * call; a client-streaming call with a message spanning DATA frames; a bidi
+ * call; a unary call whose handler offloads to the worker pool; an unknown
+ * method; a health Check; a reflection stream. Then, with allocation
+ * restored, a follow-up call; then a shutdown under a held-open stream, and
+ * the server freed.
  *
  * A counting run finds N, the allocations the library makes. Then for every
  * k in 1..N, once refusing only the k-th allocation and once the k-th and
@@ -38,9 +41,15 @@
 #include <zlib.h>
 
 #include "alloc_hooks.h"
+#include "grpc/health/v1/health.pb-c.h"
+#include "grpc/reflection/v1/reflection.pb-c.h"
 #include "h2_client.h"
 #include "server.h" /* ugrpc__listener: to time a shutdown against a refusal */
 #include "todos.pb-c.h"
+
+/* The descriptor set todo-api serves (build/gen/todo_api_protoset.c). */
+extern const unsigned char todo_api_protoset[];
+extern const size_t todo_api_protoset_len;
 #include "ugrpc.h"
 
 #define WAIT_MS   3000 /* any one wait; nothing healthy takes more than a few ms */
@@ -58,15 +67,22 @@ enum {
     PH_BIDI,
     PH_OFFLOAD,
     PH_UNKNOWN,
+    PH_HEALTH,
+    PH_REFLECT,
     PH_SHUTDOWN,
     PH_N
 };
 
-static const char *const phase_names[PH_N] = {
-    "set-up",           "unary (metadata, deadline, gzip)",
-    "server streaming", "client streaming",
-    "bidi streaming",   "offloaded unary",
-    "unknown method",   "shutdown under a held stream"};
+static const char *const phase_names[PH_N] = {"set-up",
+                                              "unary (metadata, deadline, gzip)",
+                                              "server streaming",
+                                              "client streaming",
+                                              "bidi streaming",
+                                              "offloaded unary",
+                                              "unknown method",
+                                              "health Check",
+                                              "reflection (list, file by symbol)",
+                                              "shutdown under a held stream"};
 
 static const char *const paths[PH_N] = {NULL,
                                         "/test.AllocFail/Unary",
@@ -75,6 +91,8 @@ static const char *const paths[PH_N] = {NULL,
                                         "/test.AllocFail/Bidi",
                                         "/test.AllocFail/Offload",
                                         "/test.AllocFail/Missing",
+                                        "/grpc.health.v1.Health/Check",
+                                        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
                                         "/test.AllocFail/Held"};
 
 /* ---- handlers ------------------------------------------------------------- */
@@ -322,15 +340,13 @@ static size_t gzip_bytes(const uint8_t *in, size_t n, uint8_t *out, size_t cap)
 }
 
 /* Appends one framed request message, gzip-compressed when asked. */
-static void add_request(tc *c, const char *token, int gz)
+static void add_message(tc *c, const ProtobufCMessage *m, int gz)
 {
-    Grpc__Request r = GRPC__REQUEST__INIT;
-    r.token = (char *)token;
-    size_t n = grpc__request__get_packed_size(&r);
-    uint8_t *plain = malloc(n), *packed = malloc(n + 64);
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t *plain = malloc(n + 1), *packed = malloc(n + 64);
     assert_non_null(plain);
     assert_non_null(packed);
-    grpc__request__pack(&r, plain);
+    protobuf_c_message_pack(m, plain);
     const uint8_t *body = plain;
     if (gz) {
         n = gzip_bytes(plain, n, packed, n + 64);
@@ -342,6 +358,13 @@ static void add_request(tc *c, const char *token, int gz)
     tc_bytes_add(&c->req, body, n);
     free(plain);
     free(packed);
+}
+
+static void add_request(tc *c, const char *token, int gz)
+{
+    Grpc__Request r = GRPC__REQUEST__INIT;
+    r.token = (char *)token;
+    add_message(c, &r.base, gz);
 }
 
 /* tc_start_call() with extra request headers (literal names). */
@@ -362,8 +385,9 @@ static void start_call(tc *c, const char *path, const nghttp2_nv *extra, size_t 
 }
 
 /* The i-th response message, gunzipped if it came compressed; NULL when
- * missing or not decodable. Free with grpc__response__free_unpacked(m, NULL). */
-static Grpc__Response *response_at(const tc *c, size_t i)
+ * missing or not decodable. Free with protobuf_c_message_free_unpacked(m,
+ * NULL). */
+static ProtobufCMessage *message_at(const tc *c, size_t i, const ProtobufCMessageDescriptor *type)
 {
     size_t off = 0;
     for (size_t k = 0; off + 5 <= c->resp.len; k++) {
@@ -374,7 +398,7 @@ static Grpc__Response *response_at(const tc *c, size_t i)
             off += 5 + n;
             continue;
         }
-        if (p[0] == 0) return grpc__response__unpack(NULL, n, p + 5);
+        if (p[0] == 0) return protobuf_c_message_unpack(type, NULL, n, p + 5);
         uint8_t plain[1024];
         z_stream s;
         memset(&s, 0, sizeof(s));
@@ -386,9 +410,52 @@ static Grpc__Response *response_at(const tc *c, size_t i)
         int rv = inflate(&s, Z_FINISH);
         size_t have = sizeof(plain) - s.avail_out;
         inflateEnd(&s);
-        return rv == Z_STREAM_END ? grpc__response__unpack(NULL, have, plain) : NULL;
+        return rv == Z_STREAM_END ? protobuf_c_message_unpack(type, NULL, have, plain) : NULL;
     }
     return NULL;
+}
+
+static Grpc__Response *response_at(const tc *c, size_t i)
+{
+    return (Grpc__Response *)message_at(c, i, &grpc__response__descriptor);
+}
+
+/* The health Check answered SERVING for "". */
+static int health_intact(const tc *c)
+{
+    Grpc__Health__V1__HealthCheckResponse *r = (Grpc__Health__V1__HealthCheckResponse *)message_at(
+        c, 0, &grpc__health__v1__health_check_response__descriptor);
+    if (r == NULL) return 0;
+    int ok = r->status == GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
+    protobuf_c_message_free_unpacked(&r->base, NULL);
+    return ok && tc_count(c) == 1;
+}
+
+/* Reflection answered the service list (naming the test's service) and the
+ * file declaring grpc.Todos. */
+static int reflection_intact(const tc *c)
+{
+    if (tc_count(c) != 2) return 0;
+    int ok = 0;
+    Grpc__Reflection__V1__ServerReflectionResponse *r =
+        (Grpc__Reflection__V1__ServerReflectionResponse *)message_at(
+            c, 0, &grpc__reflection__v1__server_reflection_response__descriptor);
+    if (r != NULL &&
+        r->message_response_case ==
+            GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_LIST_SERVICES_RESPONSE) {
+        for (size_t i = 0; i < r->list_services_response->n_service; i++)
+            if (strcmp(r->list_services_response->service[i]->name, "test.AllocFail") == 0) ok = 1;
+    }
+    if (r != NULL) protobuf_c_message_free_unpacked(&r->base, NULL);
+    r = (Grpc__Reflection__V1__ServerReflectionResponse *)message_at(
+        c, 1, &grpc__reflection__v1__server_reflection_response__descriptor);
+    ok =
+        ok && r != NULL &&
+        r->message_response_case ==
+            GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_FILE_DESCRIPTOR_RESPONSE &&
+        r->file_descriptor_response->n_file_descriptor_proto >= 1;
+    if (r != NULL) protobuf_c_message_free_unpacked(&r->base, NULL);
+    return ok;
 }
 
 static size_t response_count(const tc *c)
@@ -404,7 +471,7 @@ static int response_is(const tc *c, size_t i, const char *title, const char *tag
     int ok = r->n_todos == 1 && strcmp(r->todos[0]->title, title) == 0 &&
              strcmp(r->todos[0]->tag, tag) == 0 &&
              strcmp(r->todos[0]->id, "0123456789abcdef01234567") == 0 && r->todos[0]->priority == 7;
-    grpc__response__free_unpacked(r, NULL);
+    protobuf_c_message_free_unpacked(&r->base, NULL);
     return ok;
 }
 
@@ -425,6 +492,10 @@ static int response_intact(const tc *c, int ph)
                response_is(c, 1, "b", "echo") && response_is(c, 2, "c", "echo");
     case PH_OFFLOAD:
         return response_count(c) == 1 && response_is(c, 0, "TOKEN-1234", "offloaded");
+    case PH_HEALTH:
+        return health_intact(c);
+    case PH_REFLECT:
+        return reflection_intact(c);
     default:
         return 0;
     }
@@ -477,6 +548,20 @@ static outcome run_call(uv_loop_t *loop, int port, int ph, int *status)
         add_request(&c, "b", 0);
         add_request(&c, big, 0);
         free(big);
+    } else if (ph == PH_HEALTH) {
+        Grpc__Health__V1__HealthCheckRequest h = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
+        add_message(&c, &h.base, 0);
+    } else if (ph == PH_REFLECT) {
+        Grpc__Reflection__V1__ServerReflectionRequest q =
+            GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__INIT;
+        q.message_request_case =
+            GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_LIST_SERVICES;
+        q.list_services = "";
+        add_message(&c, &q.base, 0);
+        q.message_request_case =
+            GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_FILE_CONTAINING_SYMBOL;
+        q.file_containing_symbol = "grpc.Todos";
+        add_message(&c, &q.base, 0);
     } else if (ph == PH_BIDI) {
         add_request(&c, "a", 0);
         add_request(&c, "b", 0);
@@ -596,6 +681,8 @@ static void run_scenario(unsigned long k, int rest, run_result *r)
     if (rv < 0) srv = NULL;
     for (size_t i = 0; rv == 0 && i < sizeof(methods) / sizeof(methods[0]); i++)
         rv = ugrpc_server_add_method(srv, &methods[i]);
+    if (rv == 0) rv = ugrpc_health_enable(srv);
+    if (rv == 0) rv = ugrpc_reflection_enable(srv, todo_api_protoset, todo_api_protoset_len);
     if (rv == 0) rv = ugrpc_server_listen(srv, "127.0.0.1", 0);
     r->setup_rv = rv;
     int port = rv == 0 ? ugrpc_server_port(srv) : -1;
