@@ -8,9 +8,9 @@
  * metadata, a deadline and a gzip request and response; a server-streaming
  * call; a client-streaming call with a message spanning DATA frames; a bidi
  * call; a unary call whose handler offloads to the worker pool; an unknown
- * method; a health Check; a reflection stream. Then, with allocation
- * restored, a follow-up call; then a shutdown under a held-open stream, and
- * the server freed.
+ * method; a health Check; a reflection stream; a held stream ended by its
+ * deadline. Then, with allocation restored, a follow-up call; then a
+ * shutdown under a held-open stream, and the server freed.
  *
  * A counting run finds N, the allocations the library makes. Then for every
  * k in 1..N, once refusing only the k-th allocation and once the k-th and
@@ -69,6 +69,7 @@ enum {
     PH_UNKNOWN,
     PH_HEALTH,
     PH_REFLECT,
+    PH_DEADLINE,
     PH_SHUTDOWN,
     PH_N
 };
@@ -82,6 +83,7 @@ static const char *const phase_names[PH_N] = {"set-up",
                                               "unknown method",
                                               "health Check",
                                               "reflection (list, file by symbol)",
+                                              "deadline expiring on a held stream",
                                               "shutdown under a held stream"};
 
 static const char *const paths[PH_N] = {NULL,
@@ -93,6 +95,7 @@ static const char *const paths[PH_N] = {NULL,
                                         "/test.AllocFail/Missing",
                                         "/grpc.health.v1.Health/Check",
                                         "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+                                        "/test.AllocFail/Held",
                                         "/test.AllocFail/Held"};
 
 /* ---- handlers ------------------------------------------------------------- */
@@ -538,6 +541,8 @@ static outcome run_call(uv_loop_t *loop, int port, int ph, int *status)
                                           TC_NV("grpc-encoding", "gzip"),
                                           TC_NV("grpc-accept-encoding", "identity,gzip"),
                                           TC_NV("x-user", "alice"), TC_NV("x-trace-bin", "AQID")};
+    /* The held stream's handler never finishes: the deadline ends it. */
+    static const nghttp2_nv short_deadline[] = {TC_NV("grpc-timeout", "5m")};
     if (ph == PH_CSTREAM) {
         /* The last message spans two DATA frames: reassembled, not zero-copy. */
         char *big = malloc(20001);
@@ -575,6 +580,8 @@ static outcome run_call(uv_loop_t *loop, int port, int ph, int *status)
     if (!c.closed) {
         if (ph == PH_UNARY)
             start_call(&c, paths[ph], unary_md, sizeof(unary_md) / sizeof(unary_md[0]));
+        else if (ph == PH_DEADLINE)
+            start_call(&c, paths[ph], short_deadline, 1);
         else
             start_call(&c, paths[ph], NULL, 0);
     }
@@ -582,6 +589,10 @@ static outcome run_call(uv_loop_t *loop, int port, int ph, int *status)
     *status = c.grpc_status;
     if (ph == PH_UNKNOWN && c.grpc_status == UGRPC_STATUS_UNIMPLEMENTED)
         out = c.resp.len == 0 ? OUT_OK : OUT_DAMAGED; /* what it should get */
+    else if (ph == PH_DEADLINE && c.grpc_status == UGRPC_STATUS_DEADLINE_EXCEEDED)
+        out = tc_count(&c) == 0 || (tc_count(&c) == 1 && response_is(&c, 0, "held", "held"))
+                  ? OUT_OK
+                  : OUT_DAMAGED;
     else if (c.grpc_status == UGRPC_STATUS_OK)
         out = response_intact(&c, ph) ? OUT_OK : OUT_DAMAGED;
     else if (c.grpc_status == ST_DAMAGED)
