@@ -35,13 +35,19 @@ static void driver_log(mongoc_log_level_t level, const char *domain, const char 
     (void)ud;
     char where[64];
     snprintf(where, sizeof(where), "mongoc %s", domain);
-    todo_store_log(level <= MONGOC_LOG_LEVEL_ERROR ? 0 : 3, where, msg);
+    todo_store_log(level <= MONGOC_LOG_LEVEL_CRITICAL ? 0 : 3, where, msg);
 }
 
 void todo_mongo_global_init(void)
 {
-    mongoc_init();
+    /* The driver's counters would otherwise live in a shared-memory file per
+     * process (/dev/shm/mongoc-PID, read by mongoc-stat, which we do not
+     * use) that a killed process leaves behind; where that file cannot be
+     * made the driver says so on stderr. Plain memory it is, and the handler
+     * goes in first so that anything mongoc_init() says reaches our log. */
+    setenv("MONGOC_DISABLE_SHM", "1", 0);
     mongoc_log_set_handler(driver_log, NULL);
+    mongoc_init();
 }
 
 void todo_mongo_global_cleanup(void)
