@@ -195,7 +195,7 @@ static void set_db_state(todo_service *svc, int up, const char *why)
     else
         todo_store_log(1, "store", why && why[0] ? why : "database unreachable");
     svc->db_up = up;
-    snprintf(svc->db_error, sizeof(svc->db_error), "database unavailable (%s)", why ? why : "");
+    snprintf(svc->db_error, sizeof(svc->db_error), "database unavailable (%.200s)", why ? why : "");
     ugrpc_health_status st = up ? UGRPC_HEALTH_SERVING : UGRPC_HEALTH_NOT_SERVING;
     ugrpc_health_set(svc->srv, "", st);
     ugrpc_health_set(svc->srv, "grpc.Todos", st);
@@ -224,13 +224,17 @@ static void flight_remove(todo_service *svc, todo_flight *f)
         }
 }
 
+static void check_db(todo_service *svc);
+
 static void done(ugrpc_call *call, void *arg, int status) /* the loop thread */
 {
     job *j = arg;
     todo_service *svc = j->svc;
     if (!svc->store->ops->blocking) execute(j);
     count_store(svc, store_op_of[j->op], j->rv, j->store_ns);
-    if (j->rv == TODO_EUNAVAILABLE) set_db_state(svc, 0, j->err); /* fail fast from now on */
+    /* One connection's failure is not the database's: a ping decides, at
+     * once, whether calls fail fast from now on. */
+    if (j->rv == TODO_EUNAVAILABLE) check_db(svc);
     if (j->flight != NULL) {
         /* Every caller still waiting gets the same answer. Dead callers
          * left the list in on_cancel, so each one here is alive. */
@@ -615,12 +619,18 @@ static void ping_done(uv_work_t *req, int status)
     set_db_state(svc, svc->ping_rv == 0, svc->ping_error);
 }
 
-static void on_health_timer(uv_timer_t *t)
+/* Pings the database now unless a ping is out already; its answer sets the
+ * service's state (and health) either way. */
+static void check_db(todo_service *svc)
 {
-    todo_service *svc = t->data;
-    if (svc->ping_busy) return;
+    if (svc->ping_busy || svc->stopping) return;
     svc->ping_req.data = svc;
     if (uv_queue_work(svc->loop, &svc->ping_req, ping_work, ping_done) == 0) svc->ping_busy = 1;
+}
+
+static void on_health_timer(uv_timer_t *t)
+{
+    check_db(t->data);
 }
 
 int todo_service_start(todo_service *svc)

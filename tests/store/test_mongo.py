@@ -69,6 +69,21 @@ def test_pymongo_writes_grpc_reads(ferret_shared, coll, pb, start_server, db_nam
         api.close()
 
 
+def test_get_todos_past_the_first_batch(ferret_shared, coll, pb, start_server, db_name):
+    """GetTodos asks for 1,000 documents in the find's first batch; more
+    than that come through getMore, and every one arrives, in order."""
+    n = 2500
+    ids = coll.insert_many([{"title": f"t{i}", "tag": "bulk", "priority": i % 7}
+                            for i in range(n)]).inserted_ids
+    api = start_api(start_server, pb, "mongo", ferret_shared, name=db_name)
+    try:
+        got = api.get_todos()
+        assert [t.id for t in got] == [str(i) for i in ids]
+        assert [t.title for t in got] == [f"t{i}" for i in range(n)]
+    finally:
+        api.close()
+
+
 def test_grpc_writes_pymongo_reads(mongo_api):
     api, coll = mongo_api, mongo_api.coll
     t = api.create("from grpc", "wire", 7)
