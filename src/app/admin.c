@@ -13,16 +13,23 @@
 
 #define MAX_REQUEST  8192u /* request head limit: larger gets 431 */
 #define READ_TIMEOUT 5000u /* a client that does not finish its request by then is dropped */
+#define MAX_CONNS    64    /* open admin connections; more are accepted and closed at once */
 
 struct todo_admin {
     uv_tcp_t listener;
     uv_loop_t *loop;
     todo_admin_source src;
     int port;
-    int nconns;
+    int nconns; /* open connections, plus the refusal while it closes */
     int stopping;
     int listener_closed;
     struct admin_conn *conns; /* open admin connections */
+    /* A connection over MAX_CONNS (or one we lack the memory for) must still
+     * be accepted, or libuv stops polling the listener for good; it is
+     * accepted into this handle and closed. One at a time: another waiting
+     * meanwhile is taken when the close completes. */
+    uv_tcp_t refusal;
+    int refusing, refuse_pending;
 };
 
 typedef struct admin_conn {
@@ -337,6 +344,39 @@ static char *render_metrics(todo_admin *a, size_t *len)
 
 /* ---- connections ---- */
 
+/* The admin state goes when its listener and last connection have. */
+static void admin_release(todo_admin *a)
+{
+    if (--a->nconns == 0 && a->listener_closed) free(a);
+}
+
+static void refuse(todo_admin *a);
+
+static void on_refused(uv_handle_t *h)
+{
+    todo_admin *a = h->data;
+    a->refusing = 0;
+    if (a->refuse_pending && !a->stopping) {
+        a->refuse_pending = 0;
+        refuse(a);
+    }
+    admin_release(a);
+}
+
+static void refuse(todo_admin *a)
+{
+    if (a->refusing) {
+        a->refuse_pending = 1;
+        return;
+    }
+    a->refusing = 1;
+    a->nconns++;
+    uv_tcp_init(a->loop, &a->refusal);
+    a->refusal.data = a;
+    (void)uv_accept((uv_stream_t *)&a->listener, (uv_stream_t *)&a->refusal);
+    uv_close((uv_handle_t *)&a->refusal, on_refused);
+}
+
 static void on_handle_closed(uv_handle_t *h)
 {
     admin_conn *c = h->data;
@@ -349,8 +389,7 @@ static void on_handle_closed(uv_handle_t *h)
     if (c->next) c->next->prev = c->prev;
     free(c->resp);
     free(c);
-    /* The admin state goes when its listener and last connection have. */
-    if (--a->nconns == 0 && a->listener_closed) free(a);
+    admin_release(a);
 }
 
 static void conn_close(admin_conn *c)
@@ -463,8 +502,11 @@ static void on_connection(uv_stream_t *l, int status)
 {
     todo_admin *a = l->data;
     if (status < 0) return;
-    admin_conn *c = calloc(1, sizeof(*c));
-    if (c == NULL) return;
+    admin_conn *c = a->nconns - a->refusing < MAX_CONNS ? calloc(1, sizeof(*c)) : NULL;
+    if (c == NULL) {
+        refuse(a);
+        return;
+    }
     c->admin = a;
     c->tcp.data = c->timer.data = c;
     uv_tcp_init(a->loop, &c->tcp);

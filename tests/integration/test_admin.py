@@ -120,3 +120,35 @@ def test_probes_and_bad_requests(admin_server):
     # Still serving after all that.
     assert scrape(port, "/healthz")[0] == 200
     assert srv.alive()
+
+
+def test_connections_over_the_limit_are_closed_and_the_port_recovers(admin_server):
+    """64 admin connections at most (src/app/admin.c MAX_CONNS): with 64
+    held open and idle, further ones are accepted and closed at once
+    (several of them, so the one-at-a-time refusal path is taken back to
+    back), and once the held ones go the port answers again."""
+    srv, port = admin_server
+    held = [socket.create_connection(("127.0.0.1", port), timeout=h.CALL_TIMEOUT) for _ in range(64)]
+    try:
+        # Every held one is really open: a byte of a request keeps it waiting.
+        for s in held:
+            s.sendall(b"G")
+        extra = [socket.create_connection(("127.0.0.1", port), timeout=h.CALL_TIMEOUT) for _ in range(5)]
+        for s in extra:
+            # At once: well before the 5 s that drops a silent client anyway.
+            s.settimeout(2.0)
+            try:
+                got = s.recv(100)
+            except ConnectionResetError:
+                got = b""
+            except socket.timeout:
+                got = "still open after 2 s"
+            assert got == b"", got
+            s.close()
+        assert srv.alive()
+    finally:
+        for s in held:
+            s.close()
+    assert h.wait_until(lambda: scrape(port, "/healthz") == (200, "ok\n"), h.START_TIMEOUT)
+    # The held ones finish their request and are answered.
+    assert raw(port, b"GET /healthz HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 200")
