@@ -695,7 +695,8 @@ def main():
     for tool in ("taskset", "h2load"):
         if not shutil.which(tool):
             sys.exit(f"bench: {tool} not found")
-    out, work = Path(a.out), Path(a.work)
+    # Absolute: the peers' build scripts run in their own directories.
+    out, work = Path(a.out).resolve(), Path(a.work).resolve()
     out.mkdir(parents=True, exist_ok=True)
     work.mkdir(parents=True, exist_ok=True)
     scen = [s for s in a.scenarios.split(",") if s]
