@@ -7,14 +7,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A growable string. */
+/* A growable string, for one value. */
 typedef struct sbuf {
     char *p;
     size_t len, cap;
+    int too_long; /* an append was refused: the value would pass TODO_DOTENV_MAX_VALUE */
 } sbuf;
 
 static int sb_putn(sbuf *b, const char *s, size_t n)
 {
+    /* The bound matters for expansion: A=$A$A on every line doubles the
+     * value, and 30 such lines would ask for gigabytes. */
+    if (n > TODO_DOTENV_MAX_VALUE - b->len) {
+        b->too_long = 1;
+        return -1;
+    }
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 64;
         while (cap < b->len + n + 1)
@@ -214,7 +221,10 @@ int todo_dotenv_parse(const char *text, size_t len, todo_env *env, char *err, si
         if (oom || key == NULL || env_set(env, key, v.p) < 0) {
             free(v.p);
             free(key);
-            set_err(err, errlen, line, "out of memory");
+            char what[64];
+            snprintf(what, sizeof(what), "value longer than %u bytes (after expansion)",
+                     TODO_DOTENV_MAX_VALUE);
+            set_err(err, errlen, line, v.too_long ? what : "out of memory");
             return -1;
         }
     }

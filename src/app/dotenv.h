@@ -11,6 +11,10 @@
 
 #include <stddef.h>
 
+/* The longest value, in bytes, after quotes, escapes and expansion; a longer
+ * one is an error ("line N: value longer than 65536 bytes ..."). */
+#define TODO_DOTENV_MAX_VALUE 65536u
+
 typedef struct todo_kv {
     char *key;
     char *value;
@@ -23,8 +27,9 @@ typedef struct todo_env {
 
 /* Parses `text` (len bytes) into `env`, appending; a later duplicate key
  * replaces an earlier one. Returns 0, or -1 with a one-line reason
- * ("line 3: expected KEY=VALUE") in err. Entries parsed before an error are
- * kept; todo_env_free() releases them either way. */
+ * ("line 3: expected KEY=VALUE") in err; a value over TODO_DOTENV_MAX_VALUE
+ * is an error, as is running out of memory. Entries parsed before an error
+ * are kept; todo_env_free() releases them either way. */
 int todo_dotenv_parse(const char *text, size_t len, todo_env *env, char *err, size_t errlen);
 
 /* Reads and parses a file. Returns 0; 1 when the file does not exist (env

@@ -2,10 +2,12 @@
 match the calls made, promtool's linting, the probes, and a strict HTTP/1.1
 reader that answers bad input with 400/431/405 and keeps serving."""
 
+import os
 import re
 import shutil
 import socket
 import subprocess
+import time
 import urllib.request
 
 import grpc
@@ -128,11 +130,29 @@ def test_connections_over_the_limit_are_closed_and_the_port_recovers(admin_serve
     (several of them, so the one-at-a-time refusal path is taken back to
     back), and once the held ones go the port answers again."""
     srv, port = admin_server
+    fd_dir = f"/proc/{srv.proc.pid}/fd"
+
+    def settled_fds():
+        """The server's fd count once it holds still for 0.3 s (the
+        fixture's probe connection may still be closing, and it counts)."""
+        last = None
+        while True:
+            n = len(os.listdir(fd_dir))
+            if n == last:
+                return n
+            last = n
+            time.sleep(0.3)
+    fds0 = settled_fds()
     held = [socket.create_connection(("127.0.0.1", port), timeout=h.CALL_TIMEOUT) for _ in range(64)]
     try:
         # Every held one is really open: a byte of a request keeps it waiting.
         for s in held:
             s.sendall(b"G")
+        # And accepted by the server before the extras come: the listen
+        # backlog is 64, and a handshake completed past a full backlog waits
+        # for the kernel's SYN-ACK retries (1 s, 3 s, ...) to be queued.
+        assert h.wait_until(lambda: len(os.listdir(fd_dir)) >= fds0 + 64, h.START_TIMEOUT), \
+            f"the server holds {len(os.listdir(fd_dir)) - fds0} of the 64 connections"
         extra = [socket.create_connection(("127.0.0.1", port), timeout=h.CALL_TIMEOUT) for _ in range(5)]
         for s in extra:
             # At once: well before the 5 s that drops a silent client anyway.
@@ -149,6 +169,11 @@ def test_connections_over_the_limit_are_closed_and_the_port_recovers(admin_serve
     finally:
         for s in held:
             s.close()
-    assert h.wait_until(lambda: scrape(port, "/healthz") == (200, "ok\n"), h.START_TIMEOUT)
+    def healthy():
+        try:  # refused (closed or reset) while the held ones are still closing
+            return scrape(port, "/healthz") == (200, "ok\n")
+        except OSError:
+            return False
+    assert h.wait_until(healthy, h.START_TIMEOUT)
     # The held ones finish their request and are answered.
     assert raw(port, b"GET /healthz HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 200")

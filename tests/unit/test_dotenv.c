@@ -334,6 +334,20 @@ static void test_error_text_after_quote(void **state)
     assert_true(strncmp(e, "line 2: ", 8) == 0);
 }
 
+/* Each line doubles A: without a bound, 40 lines would ask for 2^40 bytes. */
+static void test_error_expansion_too_long(void **state)
+{
+    char text[1024] = "A=xxxxxxxxxxxxxxxx\n"; /* 16 bytes */
+    for (int i = 0; i < 40; i++)
+        strcat(text, "A=$A${A}\n");
+    /* 16 << 12 = 65536 is allowed (line 13); line 14 would make 131072. */
+    assert_string_equal(parse_err(state, text),
+                        "line 14: value longer than 65536 bytes (after expansion)");
+    const char *a = todo_env_get(*state, "A");
+    assert_non_null(a);
+    assert_int_equal(strlen(a), TODO_DOTENV_MAX_VALUE);
+}
+
 static void test_error_message_truncated(void **state)
 {
     char err[8];
@@ -433,6 +447,7 @@ int main(void)
         T(test_error_expected_key_value),
         T(test_error_unterminated_quote),
         T(test_error_text_after_quote),
+        T(test_error_expansion_too_long),
         T(test_error_message_truncated),
         T(test_load_missing_file),
         T(test_load_temp_file),
