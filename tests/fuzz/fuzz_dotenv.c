@@ -43,7 +43,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check(&env);
     if (rv == 0) {
         size_t count = env.count;
-        if (todo_dotenv_parse(text, size, &env, err, sizeof(err)) != 0) abort();
+        /* Again, on top of the first parse: the same keys. Expansion now
+         * sees the first parse's values (A=$A$A grows again), so the only
+         * failure allowed is a value that grew past the bound. */
+        if (todo_dotenv_parse(text, size, &env, err, sizeof(err)) != 0 &&
+            strstr(err, "value longer than") == NULL)
+            abort();
         check(&env);
         if (env.count != count) abort();
     }
