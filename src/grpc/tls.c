@@ -51,6 +51,21 @@ static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outle
     return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
+/* OpenSSL calls select_alpn only when the client offers ALPN at all; a
+ * client that offers none would get a session it cannot use for gRPC. It is
+ * refused here, in the handshake, with the same alert. */
+static int require_alpn(SSL *ssl, int *alert, void *arg)
+{
+    (void)arg;
+    const unsigned char *ext;
+    size_t len;
+    if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_application_layer_protocol_negotiation, &ext,
+                                  &len) == 1)
+        return SSL_CLIENT_HELLO_SUCCESS;
+    *alert = SSL_AD_NO_APPLICATION_PROTOCOL;
+    return SSL_CLIENT_HELLO_ERROR;
+}
+
 ugrpc__tls_ctx *ugrpc__tls_ctx_new(ugrpc_server *srv, const ugrpc_tls_options *o)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
@@ -65,6 +80,7 @@ ugrpc__tls_ctx *ugrpc__tls_ctx_new(ugrpc_server *srv, const ugrpc_tls_options *o
     /* TLS 1.2 suites allowed by RFC 7540 (AEAD with ephemeral keys). */
     SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20");
     SSL_CTX_set_alpn_select_cb(ctx, select_alpn, NULL);
+    SSL_CTX_set_client_hello_cb(ctx, require_alpn, NULL);
     if (SSL_CTX_use_certificate_chain_file(ctx, o->cert_file) != 1) {
         log_ssl_errors(srv, o->cert_file);
         goto fail;
