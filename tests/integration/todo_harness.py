@@ -88,11 +88,22 @@ def sanitizer_reports(text):
     return [m for m in SANITIZER_MARKERS if m in text]
 
 
+_handed_out = set()
+
+
 def free_port():
-    """A loopback port that was free a moment ago (bind to 0, then close)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port that was free a moment ago (bind to 0, then close),
+    and not handed out before in this process: the kernel may offer a port
+    it just gave back, and a server started with a gRPC and an admin port
+    taken one after the other would then get the same one twice."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+    raise RuntimeError("no fresh loopback port in 100 tries")
 
 
 def port_accepts(port, host="127.0.0.1"):
