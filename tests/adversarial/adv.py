@@ -171,14 +171,13 @@ class Prober:
                 "max_ms": (lat[-1] if lat else float("nan")) * 1000,
                 "seconds": self.elapsed}
 
-    def check(self, min_calls=None):
-        min_calls = self.min_calls if min_calls is None else min_calls
+    def check(self):
         s = self.stats()
         print(f"\n  {self.name}: {s['calls']} calls in {s['seconds']:.1f}s, "
               f"{s['failures']} failed, p50 {s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms, "
               f"max {s['max_ms']:.1f} ms")
         assert not self.failures, f"well-behaved client failed during the attack: {self.failures[:5]}"
-        assert s["calls"] >= min_calls, f"well-behaved client made too few calls: {s}"
+        assert s["calls"] >= self.min_calls, f"well-behaved client made too few calls: {s}"
         assert s["p99_ms"] < P99_BOUND * 1000, f"well-behaved client too slow: {s}"
         return s
 

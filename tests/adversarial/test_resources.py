@@ -363,14 +363,14 @@ def test_half_open_idle_peer_is_closed_by_max_connection_idle(pb, hostile_server
     the same: GOAWAY notice and PING, no ACK, then the final GOAWAY
     (NO_ERROR, "max_idle") a second later, and the close."""
     srv = hostile_server(KEEPALIVE_TIME="0", MAX_CONNECTION_IDLE="1s")
-    with adv.Prober(pb, srv, interval=0.2) as p:
+    with adv.Prober(pb, srv, interval=0.2, min_calls=3) as p:
         with Conn(srv.port) as c:
             c.handshake()
             t0 = time.monotonic()
             assert c.read_until_closed(8 * h.SLOW), c.frames
             took = time.monotonic() - t0
             g = c.goaway()
-    s = p.check(min_calls=3)
+    s = p.check()
     adv.report("half-open idle peer, MAX_CONNECTION_IDLE", goaway=g, closed_after_s=f"{took:.2f}",
                prober_p99_ms=f"{s['p99_ms']:.1f}")
     assert g is not None and g.error_code == w.NO_ERROR and g.debug_data == b"max_idle", c.frames
